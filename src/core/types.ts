@@ -1,0 +1,61 @@
+import type { Readable } from 'node:stream';
+
+/** Which onnxruntime execution provider ran the model. */
+export type Device = 'cpu' | 'cuda';
+
+/** One recognised word with its time span in seconds and its mean frame confidence (0..1). */
+export interface Word {
+  word: string;
+  start: number;
+  end: number;
+  confidence: number;
+}
+
+/** What the Transcriber returns for one piece of audio. */
+export interface Transcript {
+  text: string;
+  words: Word[];
+  /** Length of the audio in seconds. */
+  duration: number;
+  /** Wall time from the start of decoding to the decoded text, in milliseconds. */
+  processingMs: number;
+  device: Device;
+}
+
+/** Audio to transcribe: bytes in memory, a readable stream (an upload or a download), or a file. */
+export type AudioInput =
+  | { kind: 'buffer'; data: Uint8Array }
+  | { kind: 'stream'; stream: Readable }
+  | { kind: 'file'; path: string };
+
+export interface TranscribeOptions {
+  /** Aborts decoding, waiting and inference; the promise then rejects with `cancelled`. */
+  signal?: AbortSignal;
+  /**
+   * Called once the audio is decoded and queued, with the number of jobs ahead of this one
+   * (running or waiting). 0 means it starts at once.
+   */
+  onQueued?: (ahead: number) => void;
+  /** Correlates log lines of one request or message through queue and worker. */
+  jobId?: string;
+  /** Where the job came from (http, telegram, discord, cli): a metrics label. */
+  source?: string;
+}
+
+/** The one entry point every adapter and route uses. */
+export interface Transcriber {
+  transcribe(input: AudioInput, options?: TranscribeOptions): Promise<Transcript>;
+  status(): TranscriberStatus;
+}
+
+export interface TranscriberStatus {
+  model: string;
+  device: Device;
+  /** Jobs waiting for inference. */
+  queued: number;
+  /** Jobs decoding or running. */
+  running: number;
+  maxPending: number;
+  maxDurationSec: number;
+  maxUploadMb: number;
+}
