@@ -93,6 +93,10 @@ function runFfmpeg(source: Readable | string, options: DecodeOptions): Promise<F
         finish(new SttError('audio_too_long', `The audio is longer than the ${options.maxSeconds} s limit.`));
         return;
       }
+      if (/does not contain any stream|Output file .* does not contain/i.test(stderr ?? '')) {
+        finish(new SttError('unsupported_media_type', 'The file has no audio track.'));
+        return;
+      }
       const exitCode = Number(/exited with code (\d+)/.exec(error.message)?.[1] ?? Number.NaN);
       const tail = lastLines(stderr ?? '', 5);
       finish(

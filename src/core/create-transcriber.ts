@@ -1,0 +1,57 @@
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { resolveFfmpegPath } from './decode.js';
+import { InferencePool } from './inference-pool.js';
+import { JobQueue } from './job-queue.js';
+import type { Metrics } from './metrics.js';
+import { loadModelFiles } from './model-files.js';
+import { SpeechTranscriber } from './transcriber.js';
+
+/** The transcription core, built from config: the model loaded in its workers and the one queue. */
+export interface Core {
+  transcriber: SpeechTranscriber;
+  queue: JobQueue;
+  pool: InferencePool;
+  /** Stops taking work, finishes every admitted job, then stops the workers. */
+  close(): Promise<void>;
+}
+
+/** Loads the model from `config.model.dir` into the worker pool and builds the queue around it. */
+export async function createCore(
+  config: Config,
+  logger: Logger,
+  options: { metrics?: Metrics; workerUrl?: URL } = {},
+): Promise<Core> {
+  const model = await loadModelFiles(config.model.dir);
+  const pool = await InferencePool.start({
+    onnxPath: model.onnxPath,
+    modelName: model.name,
+    device: config.inference.device,
+    workers: config.inference.workers,
+    threads: config.inference.threads,
+    logger,
+    workerUrl: options.workerUrl,
+  });
+  const queue = new JobQueue({ concurrency: config.queue.concurrency, maxPending: config.queue.maxPending });
+  const transcriber = new SpeechTranscriber({
+    model,
+    pool,
+    queue,
+    ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
+    limits: config.limits,
+    chunkSec: config.inference.chunkSec,
+    strideSec: config.inference.strideSec,
+    saveNormalizedWav: config.saveNormalizedWav,
+    logger,
+    metrics: options.metrics,
+  });
+  return {
+    transcriber,
+    queue,
+    pool,
+    async close() {
+      await queue.drain();
+      await pool.close();
+    },
+  };
+}

@@ -1,0 +1,187 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../logger.js';
+import { InferenceError } from './errors.js';
+import type { WorkerData, WorkerReply, WorkerRequest } from './inference-protocol.js';
+import type { FramePredictions } from './ctc.js';
+import type { Device } from './types.js';
+
+export interface InferencePoolOptions {
+  onnxPath: string;
+  /** A short model name for errors and logs. */
+  modelName: string;
+  device: 'auto' | 'cpu' | 'cuda';
+  workers: number;
+  threads: number;
+  logger: Logger;
+  /**
+   * The worker script; default the project's inference-worker. Tests hand in a faulty one to
+   * prove that a crashed worker is replaced.
+   */
+  workerUrl?: URL;
+}
+
+export interface ChunkResult extends FramePredictions {
+  frames: number;
+  vocab: number;
+}
+
+interface Task {
+  samples: Float32Array;
+  priority: number;
+  seq: number;
+  resolve: (result: ChunkResult) => void;
+  reject: (error: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  task: Task | undefined;
+}
+
+const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
+const DEFAULT_WORKER = new URL(`./inference-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
+
+/**
+ * Runs the model in worker threads so that onnxruntime's native work never blocks the event
+ * loop. Each worker owns one session and runs one chunk at a time; waiting chunks are served
+ * highest priority first, so a short voice note's chunk overtakes the rest of a long file's. A
+ * worker that dies fails its chunk with an InferenceError and is replaced.
+ */
+export class InferencePool {
+  private readonly slots: Slot[] = [];
+  private readonly waiting: Task[] = [];
+  private seq = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly options: InferencePoolOptions,
+    readonly device: Device,
+  ) {}
+
+  /** Starts the workers and waits until every one has loaded the model. */
+  static async start(options: InferencePoolOptions): Promise<InferencePool> {
+    const first = await spawn(options);
+    const pool = new InferencePool(options, first.device);
+    if (first.fallback) {
+      options.logger.warn({ reason: first.fallback }, 'CUDA execution provider unavailable, running on CPU');
+    }
+    pool.adopt(first.worker);
+    const rest = await Promise.all(Array.from({ length: options.workers - 1 }, () => spawn({ ...options, device: first.device })));
+    for (const r of rest) pool.adopt(r.worker);
+    options.logger.info({ device: pool.device, workers: options.workers, threads: options.threads }, 'model loaded');
+    return pool;
+  }
+
+  /** Chunks waiting for a worker. */
+  get backlog(): number {
+    return this.waiting.length;
+  }
+
+  /** Runs one chunk of normalised audio; higher `priority` runs sooner. */
+  run(samples: Float32Array, priority = 0): Promise<ChunkResult> {
+    if (this.closed) return Promise.reject(new InferenceError('the inference pool is closed', this.options.modelName, [1, samples.length]));
+    return new Promise<ChunkResult>((resolve, reject) => {
+      const task: Task = { samples, priority, seq: this.seq++, resolve, reject };
+      const at = this.waiting.findIndex((t) => t.priority < priority);
+      this.waiting.splice(at < 0 ? this.waiting.length : at, 0, task);
+      this.dispatch();
+    });
+  }
+
+  /** Stops every worker; chunks still waiting fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const task of this.waiting.splice(0)) {
+      task.reject(new InferenceError('the inference pool closed', this.options.modelName, [1, task.samples.length]));
+    }
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    this.slots.length = 0;
+  }
+
+  private adopt(worker: Worker): void {
+    const slot: Slot = { worker, task: undefined };
+    this.slots.push(slot);
+    worker.on('message', (reply: WorkerReply) => {
+      const task = slot.task;
+      if (!task || (reply.type !== 'result' && reply.type !== 'error')) return;
+      slot.task = undefined;
+      if (reply.type === 'result') {
+        task.resolve({ ids: reply.ids, probs: reply.probs, frames: reply.frames, vocab: reply.vocab });
+      } else {
+        task.reject(new InferenceError(`inference failed: ${reply.message}`, this.options.modelName, [1, task.samples.length]));
+      }
+      this.dispatch();
+    });
+    worker.on('error', (error) => this.replace(slot, error));
+    worker.on('exit', (code) => this.replace(slot, new Error(`the inference worker exited with code ${code}`)));
+  }
+
+  private replace(slot: Slot, cause: Error): void {
+    const index = this.slots.indexOf(slot);
+    if (index < 0) return;
+    this.slots.splice(index, 1);
+    const task = slot.task;
+    slot.task = undefined;
+    if (task) {
+      task.reject(new InferenceError('the inference worker stopped', this.options.modelName, [1, task.samples.length], { cause }));
+    }
+    if (this.closed) return;
+    this.options.logger.error({ err: cause }, 'inference worker died; starting a new one');
+    void slot.worker.terminate();
+    spawn({ ...this.options, device: this.device }).then(
+      ({ worker }) => {
+        if (this.closed) {
+          void worker.terminate();
+          return;
+        }
+        this.adopt(worker);
+        this.dispatch();
+      },
+      (error: unknown) => this.options.logger.error({ err: error }, 'could not restart the inference worker'),
+    );
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.task || this.waiting.length === 0) continue;
+      const task = this.waiting.shift() as Task;
+      slot.task = task;
+      const request: WorkerRequest = { type: 'run', id: task.seq, samples: task.samples };
+      slot.worker.postMessage(request);
+    }
+  }
+}
+
+async function spawn(options: InferencePoolOptions): Promise<{ worker: Worker; device: Device; fallback?: string }> {
+  const url = options.workerUrl ?? DEFAULT_WORKER;
+  const data: WorkerData = { onnxPath: options.onnxPath, device: options.device, threads: options.threads };
+  // TypeScript sources (npm start, tests) load through tsx's bootstrap; built JavaScript directly.
+  const typescript = url.pathname.endsWith('.ts');
+  const worker = new Worker(typescript ? BOOTSTRAP : url, {
+    workerData: typescript ? { ...data, entry: url.href } : data,
+  });
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error): void => {
+      cleanup();
+      void worker.terminate();
+      reject(new InferenceError(`could not load the model: ${error.message}`, options.modelName, [], { cause: error }));
+    };
+    const onMessage = (reply: WorkerReply): void => {
+      if (reply.type === 'ready') {
+        cleanup();
+        resolve({ worker, device: reply.device, fallback: reply.fallback });
+      } else if (reply.type === 'failed') {
+        fail(new Error(reply.message));
+      }
+    };
+    const onExit = (code: number): void => fail(new Error(`the worker exited with code ${code} while loading`));
+    const cleanup = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', fail);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', fail);
+    worker.on('exit', onExit);
+  });
+}

@@ -1,0 +1,69 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import { argmaxFrames } from './ctc.js';
+import type { WorkerData, WorkerReply, WorkerRequest } from './inference-protocol.js';
+
+/**
+ * One inference thread: owns one onnxruntime session, runs one chunk at a time and sends back
+ * per-frame argmax ids and winner probabilities (not the whole logits matrix).
+ */
+async function main(): Promise<void> {
+  const port = parentPort;
+  if (!port) throw new Error('inference-worker must run in a worker thread');
+  const data = workerData as WorkerData;
+  const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(reply, transfer);
+
+  let session: ort.InferenceSession;
+  let device: 'cpu' | 'cuda' = 'cpu';
+  let fallback: string | undefined;
+  const options = (providers: string[]): ort.InferenceSession.SessionOptions => ({
+    executionProviders: providers,
+    intraOpNumThreads: data.threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  try {
+    if (data.device === 'cpu') {
+      session = await ort.InferenceSession.create(data.onnxPath, options(['cpu']));
+    } else {
+      try {
+        session = await ort.InferenceSession.create(data.onnxPath, options(['cuda']));
+        device = 'cuda';
+      } catch (error) {
+        if (data.device === 'cuda') throw error;
+        fallback = error instanceof Error ? error.message.split('\n')[0] : String(error);
+        session = await ort.InferenceSession.create(data.onnxPath, options(['cpu']));
+      }
+    }
+  } catch (error) {
+    post({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
+    return;
+  }
+  const inputName = session.inputNames[0];
+  const outputName = session.outputNames.includes('logits') ? 'logits' : session.outputNames[0];
+  post({ type: 'ready', device, inputName, outputName, fallback });
+
+  port.on('message', (request: WorkerRequest) => {
+    void run(request);
+  });
+
+  async function run(request: WorkerRequest): Promise<void> {
+    try {
+      const input = new ort.Tensor('float32', request.samples, [1, request.samples.length]);
+      const outputs = await session.run({ [inputName]: input });
+      const logits = outputs[outputName];
+      const dims = logits.dims;
+      if (dims.length !== 3 || dims[0] !== 1) throw new Error(`logits have shape [${dims.join(', ')}], expected [1, frames, vocab]`);
+      const frames = dims[1];
+      const vocab = dims[2];
+      const { ids, probs } = argmaxFrames(logits.data as Float32Array, frames, vocab);
+      input.dispose();
+      logits.dispose();
+      post({ type: 'result', id: request.id, ids, probs, frames, vocab }, [ids.buffer as ArrayBuffer, probs.buffer as ArrayBuffer]);
+    } catch (error) {
+      post({ type: 'error', id: request.id, message: error instanceof Error ? error.message : String(error) });
+    }
+  }
+}
+
+void main();

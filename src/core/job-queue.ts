@@ -1,0 +1,137 @@
+import PQueue from 'p-queue';
+import { SttError } from './errors.js';
+
+export interface JobQueueOptions {
+  /** Jobs running at once. */
+  concurrency: number;
+  /** Jobs admitted but not yet running (decoding or waiting) beyond which new ones are refused. */
+  maxPending: number;
+  /**
+   * A job that has waited this long jumps ahead of every shorter one, so long files are never
+   * starved by a stream of voice notes. Default 60 s.
+   */
+  maxWaitMs?: number;
+}
+
+export interface JobOptions {
+  /** Length of the audio; shorter jobs run first. */
+  durationSec: number;
+  signal?: AbortSignal;
+  /** Told, once, how many jobs are ahead (running or waiting) when this one is queued. */
+  onQueued?: (ahead: number) => void;
+}
+
+/** An admitted job's ticket: hold it while decoding, then run or release it. */
+export interface Ticket {
+  run<T>(task: () => Promise<T>, options: JobOptions): Promise<T>;
+  release(): void;
+}
+
+interface Waiting {
+  id: string;
+  priority: number;
+  seq: number;
+}
+
+/**
+ * Priority for a job of this length: voice notes (≤ 30 s) share the top class and so keep their
+ * order of arrival; longer files come after, the longest last.
+ */
+export function priorityFor(durationSec: number): number {
+  if (durationSec <= 30) return 0;
+  if (durationSec <= 120) return -1;
+  return -2;
+}
+
+/**
+ * The one queue every source (HTTP, Telegram, Discord, CLI) goes through, on p-queue. A job is
+ * admitted first (refused at once with `queue_full` when too many wait), decoded outside the
+ * queue so its length is known, then queued with a priority by length.
+ */
+export class JobQueue {
+  private readonly queue: PQueue;
+  private readonly waiting = new Map<string, Waiting>();
+  private admitted = 0;
+  private seq = 0;
+  private accepting = true;
+
+  constructor(private readonly options: JobQueueOptions) {
+    this.queue = new PQueue({ concurrency: options.concurrency });
+  }
+
+  /** Jobs admitted and not yet running. */
+  get pending(): number {
+    return this.admitted;
+  }
+
+  /** Jobs running now. */
+  get running(): number {
+    return this.queue.pending;
+  }
+
+  get maxPending(): number {
+    return this.options.maxPending;
+  }
+
+  /** Reserves a place, or throws `queue_full` (or `shutting_down`) at once. */
+  admit(): Ticket {
+    if (!this.accepting) throw new SttError('shutting_down');
+    if (this.admitted >= this.options.maxPending) {
+      throw new SttError('queue_full', undefined, { retryAfterSec: this.retryAfterSec() });
+    }
+    this.admitted++;
+    let held = true;
+    const release = (): void => {
+      if (held) {
+        held = false;
+        this.admitted--;
+      }
+    };
+    return {
+      release,
+      run: <T>(task: () => Promise<T>, options: JobOptions): Promise<T> => this.enqueue(task, options, release),
+    };
+  }
+
+  /** Stops admitting new jobs; resolves once every admitted job has finished. */
+  async drain(): Promise<void> {
+    this.accepting = false;
+    while (this.admitted > 0 || this.queue.size > 0 || this.queue.pending > 0) {
+      await Promise.race([this.queue.onIdle(), new Promise((resolve) => setTimeout(resolve, 50))]);
+    }
+  }
+
+  private enqueue<T>(task: () => Promise<T>, options: JobOptions, release: () => void): Promise<T> {
+    const id = `job-${++this.seq}`;
+    const entry: Waiting = { id, priority: priorityFor(options.durationSec), seq: this.seq };
+    const ahead = this.queue.pending + [...this.waiting.values()].filter((w) => w.priority >= entry.priority).length;
+    this.waiting.set(id, entry);
+    const maxWait = this.options.maxWaitMs ?? 60_000;
+    const promote = entry.priority < 0 ? setTimeout(() => this.promote(id), maxWait) : undefined;
+    promote?.unref();
+    const leave = (): void => {
+      if (this.waiting.delete(id)) release();
+      clearTimeout(promote);
+    };
+    const result = this.queue.add(
+      async () => {
+        leave();
+        return task();
+      },
+      { priority: entry.priority, id, signal: options.signal },
+    ) as Promise<T>;
+    options.onQueued?.(ahead);
+    return result.finally(leave);
+  }
+
+  private promote(id: string): void {
+    const entry = this.waiting.get(id);
+    if (!entry) return;
+    entry.priority = 1;
+    this.queue.setPriority(id, 1);
+  }
+
+  private retryAfterSec(): number {
+    return Math.max(5, Math.min(120, this.admitted * 5));
+  }
+}

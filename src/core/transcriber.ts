@@ -1,0 +1,193 @@
+import { rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import type { Readable } from 'node:stream';
+import PQueue from 'p-queue';
+import type { Logger } from '../logger.js';
+import { keptFrames, planChunks } from './chunking.js';
+import { decodeCtc } from './ctc.js';
+import { SAMPLE_RATE, decodeAudio } from './decode.js';
+import { SttError, toSttError } from './errors.js';
+import type { InferencePool } from './inference-pool.js';
+import { priorityFor, type JobQueue } from './job-queue.js';
+import type { Metrics } from './metrics.js';
+import type { ModelFiles } from './model-files.js';
+import { peakNormalize, zeroMeanUnitVariance } from './normalize.js';
+import { encodeWav } from './wav.js';
+import type { AudioInput, TranscribeOptions, Transcriber, TranscriberStatus, Transcript } from './types.js';
+
+/** Audio shorter than this is refused with `audio_too_short`. */
+export const MIN_DURATION_SEC = 0.1;
+/** The model's receptive field: a chunk is padded with silence to at least this many samples. */
+const MIN_CHUNK_SAMPLES = 400;
+
+export interface SpeechTranscriberOptions {
+  model: ModelFiles;
+  pool: InferencePool;
+  queue: JobQueue;
+  ffmpegPath: string;
+  limits: { maxDurationSec: number; maxUploadBytes: number; maxUploadMb: number };
+  /** Window length for long audio, in seconds. */
+  chunkSec: number;
+  /** Overlap dropped at each side of a window, in seconds. */
+  strideSec: number;
+  /** Where to write a debug copy of the last normalised input (16 kHz WAV); off when unset. */
+  saveNormalizedWav?: string;
+  logger: Logger;
+  metrics?: Metrics;
+  /** ffmpeg processes at once; default the number of cores. */
+  decodeConcurrency?: number;
+}
+
+/**
+ * Ties the core together: admit → read → decode → peak-normalise → queue → per-chunk feature
+ * normalisation and inference → stitch → greedy CTC.
+ */
+export class SpeechTranscriber implements Transcriber {
+  private readonly decoders: PQueue;
+
+  constructor(private readonly options: SpeechTranscriberOptions) {
+    this.decoders = new PQueue({ concurrency: options.decodeConcurrency ?? Math.max(2, os.availableParallelism()) });
+  }
+
+  status(): TranscriberStatus {
+    const { queue, pool, model, limits } = this.options;
+    return {
+      model: model.name,
+      device: pool.device,
+      queued: queue.pending,
+      running: queue.running,
+      maxPending: queue.maxPending,
+      maxDurationSec: limits.maxDurationSec,
+      maxUploadMb: limits.maxUploadMb,
+    };
+  }
+
+  async transcribe(input: AudioInput, options: TranscribeOptions = {}): Promise<Transcript> {
+    const source = options.source ?? 'unknown';
+    const log = this.options.logger.child({ jobId: options.jobId, source });
+    const { metrics } = this.options;
+    const started = performance.now();
+    try {
+      const ticket = this.options.queue.admit();
+      this.updateGauges();
+      try {
+        const samples = await this.decode(input, options.signal);
+        const duration = samples.length / SAMPLE_RATE;
+        if (duration < MIN_DURATION_SEC) throw new SttError('audio_too_short');
+        peakNormalize(samples);
+        if (this.options.saveNormalizedWav) await this.saveDebugCopy(samples, log);
+        log.debug({ duration }, 'decoded, queueing');
+        const transcript = await ticket.run(
+          async () => {
+            this.updateGauges();
+            return this.infer(samples, duration, started, options.signal);
+          },
+          { durationSec: duration, signal: options.signal, onQueued: options.onQueued },
+        );
+        metrics?.requests.inc({ source, outcome: 'ok' });
+        metrics?.processingSeconds.observe({ source }, transcript.processingMs / 1000);
+        metrics?.audioSeconds.inc({ source }, duration);
+        metrics?.realTimeFactor.observe(transcript.processingMs / 1000 / duration);
+        log.info({ duration, processingMs: transcript.processingMs, words: transcript.words.length }, 'transcribed');
+        return transcript;
+      } finally {
+        ticket.release();
+        this.updateGauges();
+      }
+    } catch (error) {
+      const stt = toSttError(error);
+      metrics?.requests.inc({ source, outcome: stt.code });
+      if (stt.code === 'internal') log.error({ err: error }, 'transcription failed');
+      else log.info({ code: stt.code, err: stt.cause ?? undefined }, 'transcription refused');
+      throw stt;
+    }
+  }
+
+  private async decode(input: AudioInput, signal: AbortSignal | undefined): Promise<Float32Array> {
+    const { ffmpegPath, limits } = this.options;
+    const data = input.kind === 'stream' ? await readCapped(input.stream, limits.maxUploadBytes, limits.maxUploadMb) : input.kind === 'buffer' ? input.data : { path: input.path };
+    if (data instanceof Uint8Array) {
+      if (data.length === 0) throw new SttError('no_audio', 'The audio file is empty.');
+      if (data.length > limits.maxUploadBytes) throw tooLarge(limits.maxUploadMb);
+    }
+    return (await this.decoders.add(() => decodeAudio(data, { ffmpegPath, maxSeconds: limits.maxDurationSec, signal }), {
+      signal,
+    })) as Float32Array;
+  }
+
+  private async infer(samples: Float32Array, duration: number, started: number, signal: AbortSignal | undefined): Promise<Transcript> {
+    const { model, pool, chunkSec, strideSec } = this.options;
+    const chunks = planChunks(samples.length, chunkSec * SAMPLE_RATE, strideSec * SAMPLE_RATE);
+    const priority = priorityFor(duration);
+    const ids: Int32Array[] = [];
+    const probs: Float32Array[] = [];
+    for (const chunk of chunks) {
+      signal?.throwIfAborted();
+      let piece = samples.subarray(chunk.start, chunk.end);
+      piece = model.doNormalize ? zeroMeanUnitVariance(piece) : piece.slice();
+      if (piece.length < MIN_CHUNK_SAMPLES) {
+        const padded = new Float32Array(MIN_CHUNK_SAMPLES);
+        padded.set(piece);
+        piece = padded;
+      }
+      const result = await pool.run(piece, priority);
+      const { from, to } = chunks.length === 1 ? { from: 0, to: result.frames } : keptFrames(chunk, result.frames);
+      ids.push(result.ids.subarray(from, to));
+      probs.push(result.probs.subarray(from, to));
+    }
+    const { text, words } = decodeCtc({ ids: concat(ids, Int32Array), probs: concat(probs, Float32Array) }, model.vocabulary);
+    return {
+      text,
+      words,
+      duration: Math.round(duration * 1000) / 1000,
+      processingMs: Math.round(performance.now() - started),
+      device: pool.device,
+    };
+  }
+
+  private async saveDebugCopy(samples: Float32Array, log: Logger): Promise<void> {
+    const target = this.options.saveNormalizedWav as string;
+    const temp = `${target}.${process.pid}.tmp`;
+    try {
+      await writeFile(temp, encodeWav(samples, SAMPLE_RATE));
+      await rename(temp, target);
+    } catch (error) {
+      log.warn({ err: error }, 'could not write SAVE_NORMALIZED_WAV');
+    }
+  }
+
+  private updateGauges(): void {
+    this.options.metrics?.queueDepth.set(this.options.queue.pending);
+    this.options.metrics?.running.set(this.options.queue.running);
+  }
+}
+
+function tooLarge(maxMb: number): SttError {
+  return new SttError('payload_too_large', `The file is larger than the ${maxMb} MB limit.`);
+}
+
+/** Reads a stream into memory, failing with `payload_too_large` as soon as it passes the cap. */
+export async function readCapped(stream: Readable, maxBytes: number, maxMb: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    total += buffer.length;
+    if (total > maxBytes) {
+      stream.destroy();
+      throw tooLarge(maxMb);
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+function concat<T extends Int32Array | Float32Array>(parts: T[], Type: { new (length: number): T }): T {
+  const out = new Type(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

@@ -1,0 +1,37 @@
+import { spawn } from 'node:child_process';
+import { resolveFfmpegPath } from '../../src/core/decode.js';
+import { encodeWav } from '../../src/core/wav.js';
+import { synthesizeSpeech, type SynthesisOptions } from '../../src/model/tone-model.js';
+
+/** Container and codec settings for the formats users send. */
+export const FORMATS = {
+  'ogg-opus': ['-ar', '48000', '-c:a', 'libopus', '-b:a', '64k', '-f', 'ogg'],
+  'ogg-vorbis': ['-c:a', 'libvorbis', '-f', 'ogg'],
+  'mp3-44k-stereo': ['-ar', '44100', '-ac', '2', '-c:a', 'libmp3lame', '-b:a', '128k', '-f', 'mp3'],
+  m4a: ['-c:a', 'aac', '-b:a', '128k', '-f', 'ipod'],
+  'wav-8k': ['-ar', '8000', '-c:a', 'pcm_s16le', '-f', 'wav'],
+  'webm-opus': ['-ar', '48000', '-c:a', 'libopus', '-f', 'webm'],
+  wav: ['-c:a', 'pcm_s16le', '-f', 'wav'],
+} as const;
+
+export type Format = keyof typeof FORMATS;
+
+/** Encodes a 16 kHz WAV into another format with the project's ffmpeg. */
+export function transcode(wav: Uint8Array, format: Format): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(resolveFfmpegPath(process.env.FFMPEG_PATH), ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', ...FORMATS[format], 'pipe:1']);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`ffmpeg ${code}: ${Buffer.concat(err)}`))));
+    child.stdin.end(wav);
+  });
+}
+
+/** The tone model's audio for `text`, as a file in `format` (16 kHz WAV by default). */
+export async function speech(text: string, format: Format = 'wav', options?: SynthesisOptions): Promise<Buffer> {
+  const wav = encodeWav(synthesizeSpeech(text, options));
+  return format === 'wav' ? wav : transcode(wav, format);
+}
