@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { resolveFfmpegPath } from '../../src/core/decode.js';
 import { encodeWav } from '../../src/core/wav.js';
 import { synthesizeSpeech, type SynthesisOptions } from '../../src/model/tone-model.js';
@@ -16,18 +19,26 @@ export const FORMATS = {
 
 export type Format = keyof typeof FORMATS;
 
-/** Encodes a 16 kHz WAV into another format with the project's ffmpeg. */
-export function transcode(wav: Uint8Array, format: Format): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(resolveFfmpegPath(process.env.FFMPEG_PATH), ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', ...FORMATS[format], 'pipe:1']);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`ffmpeg ${code}: ${Buffer.concat(err)}`))));
-    child.stdin.end(wav);
-  });
+/**
+ * Encodes a 16 kHz WAV into another format with the project's ffmpeg. The output goes through a
+ * file so that MP4 is written as encoders write it, with its index after the data.
+ */
+export async function transcode(wav: Uint8Array, format: Format): Promise<Buffer> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'viet-stt-test-'));
+  const out = path.join(dir, 'out');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(resolveFfmpegPath(process.env.FFMPEG_PATH), ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', ...FORMATS[format], out]);
+      const err: Buffer[] = [];
+      child.stderr.on('data', (c: Buffer) => err.push(c));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg ${code}: ${Buffer.concat(err)}`))));
+      child.stdin.end(wav);
+    });
+    return await readFile(out);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** The tone model's audio for `text`, as a file in `format` (16 kHz WAV by default). */
