@@ -88,7 +88,7 @@ function runFfmpeg(source: Readable | string, options: DecodeOptions): Promise<F
       resolve(samples);
     }
 
-    command.on('error', (error: Error, _stdout: string, stderr: string) => {
+    command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
       if (tooLong) {
         finish(new SttError('audio_too_long', `The audio is longer than the ${options.maxSeconds} s limit.`));
         return;

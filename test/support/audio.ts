@@ -24,7 +24,7 @@ export type Format = keyof typeof FORMATS;
  * file so that MP4 is written as encoders write it, with its index after the data.
  */
 export async function transcode(wav: Uint8Array, format: Format): Promise<Buffer> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'viet-stt-test-'));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'stt-testaudio-'));
   const out = path.join(dir, 'out');
   try {
     await new Promise<void>((resolve, reject) => {
