@@ -80,6 +80,11 @@ export class HubNetworkError extends Error {
   ) {
     super(message, options);
   }
+
+  /** The code, or else the innermost cause's message (fetch's own refusals, like `bad port`, have no code). */
+  get detail(): string | undefined {
+    return this.code ?? innermostMessage(this.cause);
+  }
 }
 
 /** The hub answered 2xx with something this client cannot read. */
@@ -372,7 +377,14 @@ async function httpError(res: Response, url: string): Promise<HubHttpError> {
 /** Wraps a fetch failure: undici's `fetch failed` / `terminated` hide the system error in `cause`. */
 function networkError(error: unknown, origin: string): HubNetworkError {
   const code = systemCode(error);
-  return new HubNetworkError(`could not reach ${origin}${code ? ` (${code})` : ''}`, origin, code, { cause: error });
+  const detail = code ?? innermostMessage(error);
+  return new HubNetworkError(`could not reach ${origin}${detail ? ` (${detail})` : ''}`, origin, code, { cause: error });
+}
+
+function innermostMessage(error: unknown): string | undefined {
+  let message: string | undefined;
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) message = e.message;
+  return message;
 }
 
 function systemCode(error: unknown): string | undefined {
