@@ -1,0 +1,88 @@
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { fetchModel, resolveRevision, type FetchModelOptions, type FetchResult } from './fetch.js';
+
+/** The command that downloads the model by hand. */
+export const FETCH_COMMAND = 'npm run model:fetch';
+
+/** MODEL_DIR holds no model and MODEL_AUTO_FETCH=false forbids downloading one. */
+export class ModelMissingError extends Error {
+  override readonly name = 'ModelMissingError';
+  constructor(
+    readonly dir: string,
+    readonly modelId: string,
+  ) {
+    super(
+      `no model in ${dir} (it needs model.onnx or onnx/model.onnx, and vocab.json) and MODEL_AUTO_FETCH=false ` +
+        `forbids downloading one: run \`${FETCH_COMMAND}\` to fetch ${modelId}, or set MODEL_AUTO_FETCH=true`,
+    );
+  }
+}
+
+/** The files of a usable model directory. */
+export interface LocalModel {
+  /** `model.onnx`, or `onnx/model.onnx` (Transformers.js's layout) when there is no top-level one. */
+  onnx: string;
+  vocab: string;
+}
+
+/** The model's files in `dir`, or undefined when it has no ONNX model or no vocab.json. */
+export async function findModel(dir: string): Promise<LocalModel | undefined> {
+  const vocab = path.join(dir, 'vocab.json');
+  if (!(await exists(vocab))) return undefined;
+  for (const candidate of [path.join(dir, 'model.onnx'), path.join(dir, 'onnx', 'model.onnx')]) {
+    if (await exists(candidate)) return { onnx: candidate, vocab };
+  }
+  return undefined;
+}
+
+export interface EnsureModelOptions {
+  /** The fetcher; default `fetchModel`. */
+  fetch?: (options: FetchModelOptions) => Promise<FetchResult>;
+  /** Extra options for the fetcher (progress display, retries, fetch implementation). */
+  fetchOptions?: Partial<Omit<FetchModelOptions, 'repo' | 'revision' | 'endpoint' | 'token' | 'dir' | 'logger'>>;
+}
+
+/**
+ * Makes sure MODEL_DIR holds a model before the service starts: returns at once when it has
+ * `model.onnx` (or `onnx/model.onnx`) and vocab.json; otherwise fetches MODEL_ID at
+ * MODEL_REVISION (or the pinned commit) from HF_ENDPOINT, unless MODEL_AUTO_FETCH is false,
+ * where it throws a `ModelMissingError` that names the command to run.
+ */
+export async function ensureModel(
+  config: Config['model'],
+  logger: Logger,
+  options: EnsureModelOptions = {},
+): Promise<void> {
+  const found = await findModel(config.dir);
+  if (found) {
+    logger.debug({ dir: config.dir, model: found.onnx }, 'model present');
+    return;
+  }
+  if (!config.autoFetch) throw new ModelMissingError(config.dir, config.id);
+  const revision = resolveRevision(config.id, config.revision);
+  logger.info(
+    { dir: config.dir, repo: config.id, revision, endpoint: config.hfEndpoint },
+    `no model in ${config.dir}: fetching ${config.id}`,
+  );
+  await (options.fetch ?? fetchModel)({
+    ...options.fetchOptions,
+    repo: config.id,
+    revision,
+    endpoint: config.hfEndpoint,
+    token: config.hfToken,
+    dir: config.dir,
+    logger,
+  });
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
