@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import ffmpeg from 'fluent-ffmpeg';
 import { DecodeError, SttError } from './errors.js';
+import { sniffNonAudio } from './sniff.js';
 
 /** The sample rate the model takes. */
 export const SAMPLE_RATE = 16_000;
@@ -33,6 +34,7 @@ export function resolveFfmpegPath(configured: string | undefined): string {
  * needs a seekable input and is written to a private temporary file, removed before returning.
  */
 export async function decodeAudio(input: Uint8Array | { path: string }, options: DecodeOptions): Promise<Float32Array> {
+  if (input instanceof Uint8Array && sniffNonAudio(input)) throw new SttError('unsupported_media_type');
   if (input instanceof Uint8Array && needsSeekableInput(input)) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'viet-stt-'));
     try {

@@ -166,20 +166,32 @@ function tooLarge(maxMb: number): SttError {
   return new SttError('payload_too_large', `The file is larger than the ${maxMb} MB limit.`);
 }
 
-/** Reads a stream into memory, failing with `payload_too_large` as soon as it passes the cap. */
-export async function readCapped(stream: Readable, maxBytes: number, maxMb: number): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-    total += buffer.length;
-    if (total > maxBytes) {
-      stream.destroy();
-      throw tooLarge(maxMb);
-    }
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks, total);
+/**
+ * Reads a stream into memory and fails with `payload_too_large` once it passes the cap. Past the
+ * cap the rest is read and dropped rather than the connection cut, so an HTTP client still gets
+ * its 413 answer; nothing more is kept.
+ */
+export function readCapped(stream: Readable, maxBytes: number, maxMb: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let over = false;
+    stream.on('data', (chunk: Buffer | string) => {
+      if (over) return;
+      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      total += buffer.length;
+      if (total > maxBytes) {
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge(maxMb));
+        return;
+      }
+      chunks.push(buffer);
+    });
+    stream.once('end', () => resolve(Buffer.concat(chunks, total)));
+    stream.once('error', (error) => reject(new SttError('cancelled', 'The upload was interrupted.', { cause: error })));
+    stream.once('close', () => reject(new SttError('cancelled', 'The upload was interrupted.')));
+  });
 }
 
 function concat<T extends Int32Array | Float32Array>(parts: T[], Type: { new (length: number): T }): T {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createCore, type Core } from '../../src/core/create-transcriber.js';
 import { createLogger, type Logger } from '../../src/logger.js';
+import type { Metrics } from '../../src/core/metrics.js';
 
 /** The tone test model's directory, built by global-setup.ts. */
 export const TONE_MODEL_DIR = path.resolve('test-output/tone-model');
@@ -12,8 +13,12 @@ export function testConfig(env: Record<string, string> = {}): Config {
 }
 
 /** A real core (ffmpeg, worker pool, queue) on the tone model. Close it after the test. */
-export async function testCore(env: Record<string, string> = {}, logger?: Logger): Promise<{ core: Core; config: Config }> {
+export async function testCore(
+  env: Record<string, string> = {},
+  logger?: Logger,
+  options: { metrics?: Metrics; workerUrl?: URL } = {},
+): Promise<{ core: Core; config: Config }> {
   const config = testConfig(env);
-  const core = await createCore(config, logger ?? createLogger({ level: 'silent' }));
+  const core = await createCore(config, logger ?? createLogger({ level: 'silent' }), options);
   return { core, config };
 }

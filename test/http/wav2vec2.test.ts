@@ -1,0 +1,331 @@
+import http from 'node:http';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { encodeWav } from '../../src/core/wav.js';
+import { speech, type Format } from '../support/audio.js';
+import { ffmpegChildren, postFile, serviceTempFiles, startTestServer, waitUntil } from '../support/server.js';
+
+const PHRASE = 'xin chào các bạn hôm nay trời đẹp quá';
+const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
+
+type Server = Awaited<ReturnType<typeof startTestServer>>;
+
+async function json(response: Response): Promise<Record<string, unknown>> {
+  return (await response.json()) as Record<string, unknown>;
+}
+
+describe('POST /wav2vec2 transcribes what users send', () => {
+  let server: Server;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => server.close());
+
+  it.each<[Format, string]>([
+    ['ogg-opus', 'voice.ogg'],
+    ['mp3-44k-stereo', 'song.mp3'],
+    ['m4a', 'memo.m4a'],
+    ['wav-8k', 'phone.wav'],
+    ['ogg-vorbis', 'vorbis.ogg'],
+    ['webm-opus', 'browser.webm'],
+  ])('%s as a multipart upload', async (format, name) => {
+    const response = await postFile(`${server.url}/wav2vec2`, await speech(PHRASE, format), name);
+    expect(response.status).toBe(200);
+    const body = await json(response);
+    expect(body).toMatchObject({ status: 'success', transcript: PHRASE, path: name, device: 'cpu' });
+    expect((body.words as { word: string }[]).map((w) => w.word)).toEqual(PHRASE.split(' '));
+  });
+
+  it('a raw audio/ogg body', async () => {
+    const response = await fetch(`${server.url}/wav2vec2`, {
+      method: 'POST',
+      headers: { 'content-type': 'audio/ogg' },
+      body: await speech('một hai ba', 'ogg-opus'),
+    });
+    expect(response.status).toBe(200);
+    expect(await json(response)).toMatchObject({ status: 'success', transcript: 'một hai ba' });
+  });
+
+  it('returns words with times, duration and processing time', async () => {
+    const response = await postFile(`${server.url}/wav2vec2`, await speech('xin chào'), 'a.wav');
+    const body = await json(response);
+    expect(body.words).toEqual([
+      { word: 'xin', start: 0.2, end: 0.62, confidence: expect.closeTo(1, 1) },
+      { word: 'chào', start: 0.84, end: 1.42, confidence: expect.closeTo(1, 1) },
+    ]);
+    expect(body.duration).toBe(1.62);
+    expect(typeof body.processing_ms).toBe('number');
+  });
+
+  it('a 4-minute file through overlapping windows: no word lost or doubled at the edges', async () => {
+    const numbers = 'một hai ba bốn năm sáu bảy tám chín mười'.split(' ');
+    // Doubled letters ("oo", "ee") and repeated words make a lost or doubled frame at a seam visible.
+    const vocabulary = [...numbers, 'xoong', 'kem', 'nhé', 'ngoài', 'trời', 'ee'];
+    const words = Array.from({ length: 360 }, (_, i) => vocabulary[(i * 7) % vocabulary.length]);
+    const text = words.join(' ');
+    const audio = await speech(text, 'ogg-opus');
+    const response = await postFile(`${server.url}/wav2vec2`, audio, 'long.ogg');
+    expect(response.status).toBe(200);
+    const body = await json(response);
+    expect(body.duration).toBeGreaterThan(240);
+    expect(body.transcript).toBe(text);
+  });
+
+  it('?format=srt, vtt and txt', async () => {
+    const audio = await speech('xin chào');
+    const srt = await postFile(`${server.url}/wav2vec2?format=srt`, audio, 'a.wav');
+    expect(srt.headers.get('content-type')).toContain('application/x-subrip');
+    expect(await srt.text()).toBe('1\n00:00:00,200 --> 00:00:01,420\nxin chào\n');
+    const vtt = await postFile(`${server.url}/wav2vec2?format=vtt`, audio, 'a.wav');
+    expect(await vtt.text()).toBe('WEBVTT\n\n00:00:00.200 --> 00:00:01.420\nxin chào\n');
+    const txt = await postFile(`${server.url}/wav2vec2`, audio, 'a.wav', { format: 'txt' });
+    expect(await txt.text()).toBe('xin chào\n');
+  });
+
+  it('10 s of silence is a success with an empty transcript', async () => {
+    const response = await postFile(`${server.url}/wav2vec2`, encodeWav(new Float32Array(160_000)), 'silence.wav');
+    expect(response.status).toBe(200);
+    expect(await json(response)).toMatchObject({ status: 'success', transcript: '', words: [], duration: 10 });
+  });
+});
+
+describe('bad input gets a clear error and breaks nothing', () => {
+  let server: Server;
+  let audioDir: string;
+  let outside: string;
+  beforeAll(async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'stt-http-test-'));
+    audioDir = path.join(root, 'audio');
+    outside = path.join(root, 'secret');
+    await mkdir(path.join(audioDir, 'calls'), { recursive: true });
+    await mkdir(outside);
+    await writeFile(path.join(audioDir, 'calls', 'hello.wav'), await speech('xin chào'));
+    await writeFile(path.join(outside, 'private.wav'), await speech('bí mật'));
+    await symlink(path.join(outside, 'private.wav'), path.join(audioDir, 'escape.wav'));
+    server = await startTestServer({ AUDIO_DIR: audioDir, MAX_DURATION_SEC: '30', MAX_UPLOAD_MB: '1' });
+  });
+  afterAll(async () => {
+    await server.close();
+    await rm(path.dirname(audioDir), { recursive: true, force: true });
+  });
+
+  afterEach(async () => {
+    // After every refusal the next good request works and nothing is left behind.
+    const response = await postFile(`${server.url}/wav2vec2`, await speech('tốt'), 'ok.wav');
+    expect(response.status).toBe(200);
+    expect((await json(response)).transcript).toBe('tốt');
+    expect(await ffmpegChildren()).toEqual([]);
+    expect(await serviceTempFiles()).toEqual([]);
+  });
+
+  const cases: [string, () => Promise<Response>, number, string][] = [
+    ['an empty body', () => fetch(`${server.url}/wav2vec2`, { method: 'POST' }), 400, 'no_audio'],
+    ['a GET with no path', () => fetch(`${server.url}/wav2vec2`), 400, 'no_audio'],
+    [
+      'an empty raw body',
+      () => fetch(`${server.url}/wav2vec2`, { method: 'POST', headers: { 'content-type': 'audio/ogg' }, body: new Uint8Array(0) }),
+      400,
+      'no_audio',
+    ],
+    [
+      'a form with no file field',
+      () => {
+        const form = new FormData();
+        form.append('note', 'hello');
+        return fetch(`${server.url}/wav2vec2`, { method: 'POST', body: form });
+      },
+      400,
+      'no_audio',
+    ],
+    ['a PNG', () => postFile(`${server.url}/wav2vec2`, PNG, 'photo.ogg'), 415, 'unsupported_media_type'],
+    [
+      'a raw image/png body',
+      () => fetch(`${server.url}/wav2vec2`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: PNG }),
+      415,
+      'unsupported_media_type',
+    ],
+    [
+      'random bytes named .ogg',
+      () => postFile(`${server.url}/wav2vec2`, Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 7919 + 13) % 251)), 'voice.ogg'),
+      400,
+      'invalid_audio',
+    ],
+    [
+      'an OGG cut inside its headers',
+      async () => postFile(`${server.url}/wav2vec2`, (await speech('xin chào', 'ogg-opus')).subarray(0, 300), 'cut.ogg'),
+      400,
+      'invalid_audio',
+    ],
+    ['50 ms of audio', () => postFile(`${server.url}/wav2vec2`, encodeWav(new Float32Array(800).fill(0.1)), 'blip.wav'), 400, 'audio_too_short'],
+    [
+      'audio longer than MAX_DURATION_SEC',
+      () => postFile(`${server.url}/wav2vec2`, encodeWav(new Float32Array(16_000 * 31)), 'long.wav'),
+      413,
+      'audio_too_long',
+    ],
+    [
+      'an upload larger than MAX_UPLOAD_MB',
+      () => postFile(`${server.url}/wav2vec2`, encodeWav(new Float32Array(16_000 * 40)), 'big.wav'),
+      413,
+      'payload_too_large',
+    ],
+    [
+      'a raw body larger than MAX_UPLOAD_MB',
+      () =>
+        fetch(`${server.url}/wav2vec2`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: encodeWav(new Float32Array(16_000 * 40)),
+        }),
+      413,
+      'payload_too_large',
+    ],
+    ['a path with ..', () => fetch(`${server.url}/wav2vec2?path=../secret/private.wav`), 403, 'path_forbidden'],
+    ['an absolute path', () => fetch(`${server.url}/wav2vec2?path=${encodeURIComponent('/etc/passwd')}`), 403, 'path_forbidden'],
+    ['a symlink out of AUDIO_DIR', () => fetch(`${server.url}/wav2vec2?path=escape.wav`), 403, 'path_forbidden'],
+    [
+      'a path in a form body',
+      () =>
+        fetch(`${server.url}/wav2vec2`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'path=..%2F..%2Fetc%2Fpasswd',
+        }),
+      403,
+      'path_forbidden',
+    ],
+    ['a missing file', () => fetch(`${server.url}/wav2vec2?path=nope.wav`), 404, 'file_not_found'],
+    ['an unknown format', async () => postFile(`${server.url}/wav2vec2?format=doc`, await speech('a'), 'a.wav'), 400, 'bad_request'],
+    ['an unknown route', () => fetch(`${server.url}/transcribe`), 404, 'not_found'],
+  ];
+
+  it.each(cases)('%s', async (_name, send, status, code) => {
+    const response = await send();
+    expect(response.status).toBe(status);
+    const body = await json(response);
+    expect(body).toEqual({ status: 'error', error: code, message: expect.any(String) });
+    expect(body.message).not.toMatch(/\/tmp|stt-http-test|at .*\.ts|Error:/);
+  });
+
+  it('an OGG cut mid-stream gives the words that arrived', async () => {
+    const full = await speech('xin chào các bạn hôm nay', 'ogg-opus');
+    const response = await postFile(`${server.url}/wav2vec2`, full.subarray(0, Math.floor(full.length / 2)), 'cut.ogg');
+    expect(response.status).toBe(200);
+    const transcript = (await json(response)).transcript as string;
+    expect(transcript.length).toBeGreaterThan(0);
+    expect('xin chào các bạn hôm nay'.startsWith(transcript.split(' ').slice(0, -1).join(' '))).toBe(true);
+  });
+
+  it('a path inside AUDIO_DIR, by GET and by form', async () => {
+    const get = await fetch(`${server.url}/wav2vec2?path=calls/hello.wav`);
+    expect(await json(get)).toMatchObject({ status: 'success', transcript: 'xin chào', path: 'calls/hello.wav' });
+    const form = new FormData();
+    form.append('path', 'calls/hello.wav');
+    const post = await fetch(`${server.url}/wav2vec2`, { method: 'POST', body: form });
+    expect(await json(post)).toMatchObject({ status: 'success', transcript: 'xin chào' });
+  });
+});
+
+describe('paths, keys and the queue', () => {
+  it('refuses every path when AUDIO_DIR is unset', async () => {
+    const server = await startTestServer();
+    try {
+      const response = await fetch(`${server.url}/wav2vec2?path=hello.wav`);
+      expect(response.status).toBe(403);
+      expect((await json(response)).error).toBe('path_disabled');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('API_KEY guards every route but /healthz', async () => {
+    const server = await startTestServer({ API_KEY: 'k3y-for-tests' });
+    try {
+      const audio = await speech('xin chào');
+      for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'k3y-for-tests' }]) {
+        const response = await postFile(`${server.url}/wav2vec2`, audio, 'a.wav', {}, headers);
+        expect(response.status).toBe(401);
+        expect(await json(response)).toEqual({ status: 'error', error: 'unauthorized', message: expect.any(String) });
+      }
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      const ok = await postFile(`${server.url}/wav2vec2`, audio, 'a.wav', {}, { authorization: 'Bearer k3y-for-tests' });
+      expect(ok.status).toBe(200);
+      expect((await json(ok)).transcript).toBe('xin chào');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses at once with 503 and Retry-After when the queue is full; a client that leaves frees its place', async () => {
+    const server = await startTestServer({ QUEUE_MAX_PENDING: '1' });
+    const healthz = async () => (await json(await fetch(`${server.url}/healthz`))).queue as { waiting: number };
+    try {
+      // A slow upload holds its place in the queue while its body streams in.
+      const audio = await speech('một hai ba');
+      const slow = http.request(`${server.url}/wav2vec2`, { method: 'POST', headers: { 'content-type': 'audio/wav', 'content-length': audio.length } });
+      const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        slow.on('response', (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        slow.on('error', reject);
+      });
+      slow.write(audio.subarray(0, 1000));
+      await waitUntil(async () => ((await healthz()).waiting === 1 ? true : undefined), 5000, 'the slow upload to be admitted');
+
+      const busy = await postFile(`${server.url}/wav2vec2`, audio, 'b.wav');
+      expect(busy.status).toBe(503);
+      expect(Number(busy.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await json(busy)).toEqual({ status: 'error', error: 'queue_full', message: expect.any(String) });
+
+      slow.end(audio.subarray(1000));
+      const done = await answered;
+      expect(done.status).toBe(200);
+      expect(JSON.parse(done.body).transcript).toBe('một hai ba');
+
+      // A client that disconnects mid-upload: its job is cancelled and its place freed.
+      const leaving = http.request(`${server.url}/wav2vec2`, { method: 'POST', headers: { 'content-type': 'audio/wav', 'content-length': audio.length } });
+      leaving.on('error', () => undefined);
+      leaving.write(audio.subarray(0, 1000));
+      await waitUntil(async () => ((await healthz()).waiting === 1 ? true : undefined), 5000, 'the upload to be admitted');
+      leaving.destroy();
+      await waitUntil(async () => ((await healthz()).waiting === 0 ? true : undefined), 5000, 'the place to be freed');
+      const next = await postFile(`${server.url}/wav2vec2`, audio, 'c.wav');
+      expect((await json(next)).transcript).toBe('một hai ba');
+      expect(await ffmpegChildren()).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('health, metrics and the debug copy', () => {
+  it('/healthz names the model and device; /metrics counts requests and audio', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'stt-wav-test-'));
+    const server = await startTestServer({ SAVE_NORMALIZED_WAV: path.join(dir, 'run.wav') });
+    try {
+      const health = await json(await fetch(`${server.url}/healthz`));
+      expect(health).toEqual({ status: 'ok', model: 'tone-model', device: 'cpu', queue: { waiting: 0, running: 0, max: 32 } });
+      await postFile(`${server.url}/wav2vec2`, await speech('xin chào', 'ogg-opus'), 'a.ogg');
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toContain('stt_requests_total{source="http",outcome="ok"} 1');
+      expect(metrics).toContain('stt_audio_seconds_total{source="http"} 1.62');
+      expect(metrics).toContain('stt_real_time_factor_count 1');
+      expect(metrics).toContain('stt_queue_depth 0');
+      // The debug copy is the normalised 16 kHz input: a WAV the service itself transcribes the same.
+      const again = await fetch(`${server.url}/wav2vec2`, {
+        method: 'POST',
+        headers: { 'content-type': 'audio/wav' },
+        body: await import('node:fs/promises').then((fs) => fs.readFile(path.join(dir, 'run.wav'))),
+      });
+      expect((await json(again)).transcript).toBe('xin chào');
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

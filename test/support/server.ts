@@ -1,0 +1,66 @@
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import os from 'node:os';
+import { buildApp } from '../../src/http/app.js';
+import { Metrics } from '../../src/core/metrics.js';
+import { createLogger, type Logger } from '../../src/logger.js';
+import { testCore } from './core.js';
+
+/** The service's HTTP app on a real port over a real tone-model core. */
+export async function startTestServer(env: Record<string, string> = {}, logger?: Logger) {
+  const log = logger ?? createLogger({ level: 'silent' });
+  const metrics = new Metrics({ defaultMetrics: false });
+  const { core, config } = await testCore(env, log, { metrics });
+  const app = await buildApp({ config, transcriber: core.transcriber, logger: log, metrics });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url,
+    core,
+    config,
+    app,
+    async close() {
+      await app.close();
+      await core.close();
+    },
+  };
+}
+
+/** POSTs a multipart form with the audio as field `file` (and other string fields). */
+export function postFile(url: string, data: Uint8Array, filename: string, fields: Record<string, string> = {}, headers: Record<string, string> = {}) {
+  const form = new FormData();
+  for (const [key, value] of Object.entries(fields)) form.append(key, value);
+  form.append('file', new Blob([data]), filename);
+  return fetch(url, { method: 'POST', body: form, headers });
+}
+
+/** ffmpeg processes whose parent is this test process. */
+export async function ffmpegChildren(): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      if ((await readlink(`/proc/${entry}/exe`)).includes('ffmpeg')) found.push(Number(entry));
+    } catch {
+      // The process ended while it was being read.
+    }
+  }
+  return found;
+}
+
+/** Temporary files and folders the service creates (decode spills MP4s there). */
+export async function serviceTempFiles(): Promise<string[]> {
+  return (await readdir(os.tmpdir())).filter((name) => name.startsWith('viet-stt-'));
+}
+
+/** Polls `check` until it returns a value, within `timeoutMs`. */
+export async function waitUntil<T>(check: () => Promise<T | undefined>, timeoutMs = 5000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
