@@ -1,0 +1,104 @@
+import { describe, expect, it, vi } from 'vitest';
+import { SttError } from '../../src/core/errors.js';
+import { JobQueue, priorityFor } from '../../src/core/job-queue.js';
+
+/** A task the test finishes by hand. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, task: () => opened };
+}
+
+describe('the shared job queue', () => {
+  it('refuses at once with queue_full past QUEUE_MAX_PENDING, with a Retry-After hint', () => {
+    const queue = new JobQueue({ concurrency: 1, maxPending: 2 });
+    queue.admit();
+    queue.admit();
+    const refused = (() => {
+      try {
+        queue.admit();
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(refused).toBeInstanceOf(SttError);
+    expect((refused as SttError).code).toBe('queue_full');
+    expect((refused as SttError).retryAfterSec).toBeGreaterThan(0);
+  });
+
+  it('a released ticket frees its place', () => {
+    const queue = new JobQueue({ concurrency: 1, maxPending: 1 });
+    queue.admit().release();
+    expect(() => queue.admit()).not.toThrow();
+  });
+
+  it('runs voice notes before long files that came earlier, and tells each its place', async () => {
+    const queue = new JobQueue({ concurrency: 1, maxPending: 10 });
+    const order: string[] = [];
+    const ahead: Record<string, number> = {};
+    const blocker = gate();
+    const running = queue.admit().run(blocker.task, { durationSec: 100 });
+    const add = (name: string, durationSec: number) =>
+      queue.admit().run(async () => void order.push(name), { durationSec, onQueued: (n) => (ahead[name] = n) });
+    const jobs = [add('long-1', 290), add('note-1', 5), add('mid', 60), add('note-2', 12)];
+    expect(ahead).toEqual({ 'long-1': 1, 'note-1': 1, mid: 2, 'note-2': 2 });
+    blocker.open();
+    await Promise.all([running, ...jobs]);
+    expect(order).toEqual(['note-1', 'note-2', 'mid', 'long-1']);
+  });
+
+  it('a long job that has waited maxWaitMs goes ahead of newer voice notes', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const queue = new JobQueue({ concurrency: 1, maxPending: 10, maxWaitMs: 30_000 });
+    const order: string[] = [];
+    const blocker = gate();
+    const running = queue.admit().run(blocker.task, { durationSec: 5 });
+    const long = queue.admit().run(async () => void order.push('long'), { durationSec: 250 });
+    vi.advanceTimersByTime(30_000);
+    vi.useRealTimers();
+    const note = queue.admit().run(async () => void order.push('note'), { durationSec: 3 });
+    blocker.open();
+    await Promise.all([running, long, note]);
+    expect(order).toEqual(['long', 'note']);
+  });
+
+  it('an aborted waiting job leaves the queue and frees its place', async () => {
+    const queue = new JobQueue({ concurrency: 1, maxPending: 2 });
+    const blocker = gate();
+    const running = queue.admit().run(blocker.task, { durationSec: 5 });
+    const controller = new AbortController();
+    const waiting = queue.admit().run(async () => 'ran', { durationSec: 5, signal: controller.signal });
+    expect(queue.pending).toBe(1);
+    controller.abort();
+    await expect(waiting).rejects.toThrow();
+    expect(queue.pending).toBe(0);
+    blocker.open();
+    await running;
+  });
+
+  it('drain refuses new work with shutting_down and waits for admitted jobs', async () => {
+    const queue = new JobQueue({ concurrency: 1, maxPending: 5 });
+    const blocker = gate();
+    let finished = false;
+    const running = queue.admit().run(async () => {
+      await blocker.task();
+      finished = true;
+    }, { durationSec: 5 });
+    const drained = queue.drain();
+    expect(() => queue.admit()).toThrow(expect.objectContaining({ code: 'shutting_down' }));
+    blocker.open();
+    await drained;
+    expect(finished).toBe(true);
+    await running;
+  });
+
+  it.each([
+    [3, 0],
+    [30, 0],
+    [31, -1],
+    [120, -1],
+    [121, -2],
+  ])('priority of a %s s job is %s', (duration, priority) => {
+    expect(priorityFor(duration)).toBe(priority);
+  });
+});
