@@ -5,6 +5,7 @@ import { createCore, type Core } from './core/create-transcriber.js';
 import { Metrics } from './core/metrics.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
+import { ensureModel } from './model/ensure-model.js';
 
 /** A running service: the HTTP app, the core, and the bots that are on. */
 export interface Service {
@@ -25,6 +26,7 @@ export async function startService(env: NodeJS.ProcessEnv, logger?: Logger): Pro
       level: config.logLevel,
       secrets: [config.telegram.token, config.discord.token, config.apiKey, config.model.hfToken, config.telegram.webhookSecret],
     });
+  await ensureModel(config.model, log);
   const metrics = new Metrics();
   const core = await createCore(config, log, { metrics });
   const app = await buildApp({ config, transcriber: core.transcriber, logger: log, metrics });

@@ -12,7 +12,7 @@ export const ERROR_CATALOGUE = {
   path_forbidden: { status: 403, message: 'That path is outside the audio folder this server may read.' },
   path_disabled: { status: 403, message: 'Reading server paths is disabled: set AUDIO_DIR to allow it.' },
   not_found: { status: 404, message: 'Not found.' },
-  file_not_found: { status: 404, message: 'No such audio file in the audio folder.' },
+  file_not_found: { status: 404, message: 'No such audio file.' },
   payload_too_large: { status: 413, message: 'The upload is larger than the limit.' },
   audio_too_long: { status: 413, message: 'The audio is longer than the limit.' },
   unsupported_media_type: { status: 415, message: 'That is not an audio or video file.' },

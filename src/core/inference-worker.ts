@@ -1,3 +1,6 @@
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { argmaxFrames } from './ctc.js';
@@ -27,11 +30,15 @@ async function main(): Promise<void> {
       session = await ort.InferenceSession.create(data.onnxPath, options(['cpu']));
     } else {
       try {
+        if (data.device === 'auto' && !hasCudaProvider()) {
+          throw new Error('onnxruntime-node was installed without its CUDA files');
+        }
         session = await ort.InferenceSession.create(data.onnxPath, options(['cuda']));
         device = 'cuda';
       } catch (error) {
         if (data.device === 'cuda') throw error;
-        fallback = error instanceof Error ? error.message.split('\n')[0] : String(error);
+        const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+        fallback = `${reason}; for GPU inference install them with: npm install --onnxruntime-node-install=cuda12`;
         session = await ort.InferenceSession.create(data.onnxPath, options(['cpu']));
       }
     }
@@ -63,6 +70,20 @@ async function main(): Promise<void> {
     } catch (error) {
       post({ type: 'error', id: request.id, message: error instanceof Error ? error.message : String(error) });
     }
+  }
+}
+
+/** True when onnxruntime-node's CUDA execution provider library sits beside its binding. */
+function hasCudaProvider(): boolean {
+  const bin = path.join(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin');
+  const find = (dir: string): boolean =>
+    readdirSync(dir, { withFileTypes: true }).some((entry) =>
+      entry.isDirectory() ? find(path.join(dir, entry.name)) : entry.name.startsWith('libonnxruntime_providers_cuda'),
+    );
+  try {
+    return find(bin);
+  } catch {
+    return false;
   }
 }
 

@@ -1,4 +1,4 @@
-import { rename, writeFile } from 'node:fs/promises';
+import { access, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
 import PQueue from 'p-queue';
@@ -106,7 +106,11 @@ export class SpeechTranscriber implements Transcriber {
   private async decode(input: AudioInput, signal: AbortSignal | undefined): Promise<Float32Array> {
     const { ffmpegPath, limits } = this.options;
     const data = input.kind === 'stream' ? await readCapped(input.stream, limits.maxUploadBytes, limits.maxUploadMb) : input.kind === 'buffer' ? input.data : { path: input.path };
-    if (data instanceof Uint8Array) {
+    if (!(data instanceof Uint8Array)) {
+      await access(data.path).catch((error: unknown) => {
+        throw new SttError('file_not_found', undefined, { cause: error });
+      });
+    } else {
       if (data.length === 0) throw new SttError('no_audio', 'The audio file is empty.');
       if (data.length > limits.maxUploadBytes) throw tooLarge(limits.maxUploadMb);
     }

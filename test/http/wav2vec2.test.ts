@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -42,7 +42,7 @@ describe('POST /wav2vec2 transcribes what users send', () => {
     const response = await fetch(`${server.url}/wav2vec2`, {
       method: 'POST',
       headers: { 'content-type': 'audio/ogg' },
-      body: await speech('một hai ba', 'ogg-opus'),
+      body: new Uint8Array(await speech('một hai ba', 'ogg-opus')),
     });
     expect(response.status).toBe(200);
     expect(await json(response)).toMatchObject({ status: 'success', transcript: 'một hai ba' });
@@ -177,7 +177,7 @@ describe('bad input gets a clear error and breaks nothing', () => {
         fetch(`${server.url}/wav2vec2`, {
           method: 'POST',
           headers: { 'content-type': 'application/octet-stream' },
-          body: encodeWav(new Float32Array(16_000 * 40)),
+          body: new Uint8Array(encodeWav(new Float32Array(16_000 * 40))),
         }),
       413,
       'payload_too_large',
@@ -320,7 +320,7 @@ describe('health, metrics and the debug copy', () => {
       const again = await fetch(`${server.url}/wav2vec2`, {
         method: 'POST',
         headers: { 'content-type': 'audio/wav' },
-        body: await import('node:fs/promises').then((fs) => fs.readFile(path.join(dir, 'run.wav'))),
+        body: new Uint8Array(await readFile(path.join(dir, 'run.wav'))),
       });
       expect((await json(again)).transcript).toBe('xin chào');
     } finally {

@@ -1,0 +1,89 @@
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadConfig } from './config.js';
+import { createCore } from './core/create-transcriber.js';
+import { toSttError } from './core/errors.js';
+import { toSrt, toVtt } from './core/subtitles.js';
+import { createLogger } from './logger.js';
+import { runConvertCli } from './model/convert-cli.js';
+import { ensureModel } from './model/ensure-model.js';
+import { runFetchCli } from './model/fetch-cli.js';
+
+const USAGE = `Usage: viet-stt <command>
+
+  transcribe <files...> [--format text|json|srt|vtt]   print the transcripts of audio files
+  model:fetch [<repo id>] [--revision <rev>]            download (and convert) the model into MODEL_DIR
+  model:convert <checkpoint dir> <out dir> [--quantize int8]
+                                                        convert a Hugging Face checkpoint to ONNX
+
+Settings come from the environment and .env (see README.md).
+`;
+
+const FORMATS = ['text', 'json', 'srt', 'vtt'] as const;
+
+/** `viet-stt transcribe`: the same core as the service, on local files. Returns the exit code. */
+async function transcribe(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { format: { type: 'string', short: 'f', default: 'text' } } });
+  const format = values.format as (typeof FORMATS)[number];
+  if (!FORMATS.includes(format) || positionals.length === 0) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const config = loadConfig(process.env);
+  const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, secrets: [config.model.hfToken] }, process.stderr);
+  await ensureModel(config.model, logger);
+  const core = await createCore(config, logger);
+  let failures = 0;
+  try {
+    for (const file of positionals) {
+      try {
+        const transcript = await core.transcriber.transcribe({ kind: 'file', path: file }, { source: 'cli' });
+        const label = positionals.length > 1 && format === 'text' ? `${file}: ` : '';
+        if (format === 'json') process.stdout.write(`${JSON.stringify({ file, ...transcript })}\n`);
+        else if (format === 'srt') process.stdout.write(toSrt(transcript.words));
+        else if (format === 'vtt') process.stdout.write(toVtt(transcript.words));
+        else process.stdout.write(`${label}${transcript.text}\n`);
+      } catch (error) {
+        failures++;
+        const stt = toSttError(error);
+        process.stderr.write(`${file}: ${stt.message} (${stt.code})\n`);
+      }
+    }
+  } finally {
+    await core.close();
+  }
+  return failures === 0 ? 0 : 1;
+}
+
+/** Runs one command and returns its exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'transcribe':
+      return transcribe(rest);
+    case 'model:fetch':
+      return runFetchCli(rest, process.env);
+    case 'model:convert':
+      return runConvertCli(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await import('dotenv/config');
+  runCli(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
