@@ -14,7 +14,16 @@ export interface TensorValue {
   data: Float32Array | BigInt64Array;
 }
 
-export const ELEMENT_TYPE = { float: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64 } as const;
+export const ELEMENT_TYPE = {
+  float: onnx.TensorProto.DataType.FLOAT,
+  int64: onnx.TensorProto.DataType.INT64,
+  int8: onnx.TensorProto.DataType.INT8,
+  uint8: onnx.TensorProto.DataType.UINT8,
+  int32: onnx.TensorProto.DataType.INT32,
+} as const;
+
+/** Data an initializer can hold; the ONNX element type follows from the array type. */
+export type InitializerData = Float32Array | BigInt64Array | Int8Array | Uint8Array;
 
 /**
  * Builds an ONNX graph node by node. It is the one graph-writing primitive of the project: the
@@ -47,6 +56,15 @@ export class GraphBuilder {
 
   /** Adds a float32 initializer. */
   weight(name: string, data: Float32Array, dims: number[]): string {
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) {
+      throw new RangeError(`initializer ${name}: ${data.length} values do not fill shape [${dims.join(', ')}]`);
+    }
+    this.initializers.push(tensorProto(this.claim(name), { data, dims }));
+    return name;
+  }
+
+  /** Adds an initializer of any supported element type (int8 and uint8 for quantised weights). */
+  initializer(name: string, data: InitializerData, dims: number[]): string {
     if (data.length !== dims.reduce((a, b) => a * b, 1)) {
       throw new RangeError(`initializer ${name}: ${data.length} values do not fill shape [${dims.join(', ')}]`);
     }
@@ -142,14 +160,21 @@ function valueInfo(name: string, dims: Dim[]): InstanceType<typeof onnx.ValueInf
   });
 }
 
-function tensorProto(name: string, value: TensorValue): InstanceType<typeof onnx.TensorProto> {
+function tensorProto(name: string, value: { dims: number[]; data: InitializerData }): InstanceType<typeof onnx.TensorProto> {
   const bytes = new Uint8Array(value.data.buffer, value.data.byteOffset, value.data.byteLength);
   return onnx.TensorProto.create({
     name,
     dims: value.dims,
-    dataType: value.data instanceof Float32Array ? ELEMENT_TYPE.float : ELEMENT_TYPE.int64,
+    dataType: elementType(value.data),
     rawData: bytes,
   });
+}
+
+function elementType(data: InitializerData): number {
+  if (data instanceof Float32Array) return ELEMENT_TYPE.float;
+  if (data instanceof BigInt64Array) return ELEMENT_TYPE.int64;
+  if (data instanceof Int8Array) return ELEMENT_TYPE.int8;
+  return ELEMENT_TYPE.uint8;
 }
 
 function attribute(name: string, value: AttributeValue): InstanceType<typeof onnx.AttributeProto> {
