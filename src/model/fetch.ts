@@ -25,8 +25,11 @@ export function resolveRevision(repo: string, revision: string | undefined): str
   return revision || PINNED_REVISIONS[repo] || 'main';
 }
 
-/** The converter's signature (src/model/convert.ts): reads a checkpoint dir, writes `model.onnx` into outDir. */
-export type ConvertCheckpoint = (srcDir: string, outDir: string, options?: { quantize?: 'int8' }) => Promise<void>;
+/**
+ * The converter's signature (`convertCheckpoint` of src/model/convert.ts): reads a checkpoint
+ * dir, writes `model.onnx` (and may copy the side files) into outDir. Its result is not used.
+ */
+export type ConvertCheckpoint = (srcDir: string, outDir: string, options?: { quantize?: 'int8' }) => Promise<unknown>;
 
 /** Called with each download's progress when `progress` is a function. */
 export interface ProgressEvent {
@@ -131,38 +134,52 @@ const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx', 'onnx/model_quantized.
 /** What to download from a repo and how to use it. */
 export interface DownloadPlan {
   source: FetchResult['source'];
-  /** The ONNX file, or the checkpoint's weights. */
+  /** The ONNX file, or the checkpoint's weights (or, for a sharded checkpoint, its index). */
   model: HubFile;
-  /** ONNX external-data files that go with `model` (`model.onnx_data`). */
-  externalData: HubFile[];
+  /** Files that go with `model`: ONNX external data (`model.onnx_data`) or a checkpoint's shards. */
+  companions: HubFile[];
   /** vocab.json, preprocessor_config.json and the optional config/tokenizer files present. */
   tokenizer: HubFile[];
 }
 
 /**
  * Chooses the files to fetch: a repo's own ONNX as it is, otherwise `model.safetensors`
- * (preferred) or `pytorch_model.bin` to convert; plus the tokenizer and config files present.
- * Throws `ModelFetchError('unsupported')` when the repo lacks what a wav2vec2 CTC model needs.
+ * (preferred) or `pytorch_model.bin` to convert (or, failing both, a sharded checkpoint: its
+ * `*.index.json` and the `model-0000N-of-0000M` shards transformers writes); plus the tokenizer
+ * and config files present. Throws `ModelFetchError('unsupported')` when the repo lacks what a
+ * wav2vec2 CTC model needs.
  */
 export function planDownload(listing: RepoListing): DownloadPlan {
   const { repo, revision } = listing;
   const byPath = new Map(listing.files.map((f) => [f.path, f]));
   const onnx = ONNX_CANDIDATES.map((p) => byPath.get(p)).find((f) => f !== undefined);
   const weights = byPath.get('model.safetensors') ?? byPath.get('pytorch_model.bin');
-  const model = onnx ?? weights;
+  const index = byPath.get('model.safetensors.index.json') ?? byPath.get('pytorch_model.bin.index.json');
+  const model = onnx ?? weights ?? index;
   if (!model) {
-    const sharded = listing.files.find((f) => /^(model\.safetensors|pytorch_model\.bin)\.index\.json$/.test(f.path));
-    const detail = sharded
-      ? `: it only has a sharded checkpoint (${sharded.path}), which is not supported`
-      : '';
     throw new ModelFetchError(
       'unsupported',
-      `model repo ${repo} at revision ${revision} has no onnx/model.onnx, model.onnx, model.safetensors or pytorch_model.bin${detail}`,
+      `model repo ${repo} at revision ${revision} has no onnx/model.onnx, model.onnx, model.safetensors or pytorch_model.bin`,
       repo,
       revision,
     );
   }
-  const source: DownloadPlan['source'] = onnx ? 'onnx' : model.path === 'model.safetensors' ? 'safetensors' : 'pytorch';
+  const source: DownloadPlan['source'] = onnx ? 'onnx' : model.path.startsWith('model.safetensors') ? 'safetensors' : 'pytorch';
+  let companions: HubFile[] = [];
+  if (onnx) {
+    companions = listing.files.filter((f) => f.path.startsWith(`${onnx.path}_data`) || f.path === `${onnx.path}.data`);
+  } else if (model === index) {
+    const shard = source === 'safetensors' ? /^model-\d+-of-\d+\.safetensors$/ : /^pytorch_model-\d+-of-\d+\.bin$/;
+    companions = listing.files.filter((f) => shard.test(f.path));
+    if (companions.length === 0) {
+      throw new ModelFetchError(
+        'unsupported',
+        `model repo ${repo} at revision ${revision} has a shard index (${model.path}) but no shards named like ${shard.source}`,
+        repo,
+        revision,
+      );
+    }
+  }
   const required: string[] = TOKENIZER_FILES.filter((t) => t.required).map((t) => t.name);
   if (source !== 'onnx') required.push('config.json');
   const missing = required.filter((name) => !byPath.has(name));
@@ -175,11 +192,8 @@ export function planDownload(listing: RepoListing): DownloadPlan {
       revision,
     );
   }
-  const externalData = onnx
-    ? listing.files.filter((f) => f.path.startsWith(`${onnx.path}_data`) || f.path === `${onnx.path}.data`)
-    : [];
   const tokenizer = TOKENIZER_FILES.map((t) => byPath.get(t.name)).filter((f): f is HubFile => f !== undefined);
-  return { source, model, externalData, tokenizer };
+  return { source, model, companions, tokenizer };
 }
 
 /**
@@ -236,7 +250,7 @@ export async function fetchModel(options: FetchModelOptions): Promise<FetchResul
   const downloadRoot = path.join(dir, '.download');
   const cache = path.join(downloadRoot, /^[0-9a-f]{40}$/i.test(commit) ? commit : encodeURIComponent(commit));
   await mkdir(cache, { recursive: true });
-  const files = [plan.model, ...plan.externalData, ...plan.tokenizer];
+  const files = [plan.model, ...plan.companions, ...plan.tokenizer];
   for (const file of files) {
     await downloadFile(context, commit, file, safeJoin(cache, file.path));
   }
@@ -249,7 +263,7 @@ export async function fetchModel(options: FetchModelOptions): Promise<FetchResul
 
   if (plan.source === 'onnx') {
     for (const file of plan.tokenizer) await place(safeJoin(cache, file.path), file.path);
-    for (const file of plan.externalData) await place(safeJoin(cache, file.path), path.posix.basename(file.path));
+    for (const file of plan.companions) await place(safeJoin(cache, file.path), path.posix.basename(file.path));
     await place(safeJoin(cache, plan.model.path), 'model.onnx');
   } else {
     const staged = `${cache}.onnx`;
@@ -584,12 +598,10 @@ function explain(error: unknown, ctx: Context, file: HubFile | undefined): Error
   return error instanceof Error ? error : new Error(String(error));
 }
 
+/** The converter, loaded on first use: a repo with its own ONNX never needs it. */
 async function loadConverter(): Promise<ConvertCheckpoint> {
-  // TODO: a plain `import('./convert.js')` once src/model/convert.ts is in the tree; until then the
-  // specifier is a variable so that type-checking does not depend on it.
-  const specifier = './convert.js';
-  const module = (await import(specifier)) as { convertCheckpoint: ConvertCheckpoint };
-  return module.convertCheckpoint;
+  const { convertCheckpoint } = await import('./convert.js');
+  return convertCheckpoint;
 }
 
 /** Joins a repo path under a directory, refusing paths that would leave it. */

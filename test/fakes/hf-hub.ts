@@ -176,6 +176,11 @@ export class FakeHfHub {
     this.faults.push({ repo, path, kind: 'corrupt', afterBytes: 0, remaining: times });
   }
 
+  /** Drops every queued fault. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   /** Requests for one file (on the hub and, for LFS, the CDN). */
   requestsFor(repo: string, path: string): RecordedRequest[] {
     const file = this.repos.get(repo)?.files.get(path);

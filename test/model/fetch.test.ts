@@ -131,6 +131,7 @@ afterAll(async () => {
 
 afterEach(() => {
   hub.requests.length = 0;
+  hub.clearFaults();
 });
 
 describe('planDownload', () => {
@@ -154,14 +155,21 @@ describe('planDownload', () => {
   });
 
   it('takes ONNX external data along', () => {
-    expect(plan(['onnx/model.onnx', 'onnx/model.onnx_data', 'onnx/model_fp16.onnx', ...tok]).externalData.map((f) => f.path)).toEqual([
+    expect(plan(['onnx/model.onnx', 'onnx/model.onnx_data', 'onnx/model_fp16.onnx', ...tok]).companions.map((f) => f.path)).toEqual([
       'onnx/model.onnx_data',
     ]);
   });
 
+  it('takes a sharded checkpoint: the index and its shards', () => {
+    const p = plan(['model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'README.md', ...tok]);
+    expect(p.source).toBe('safetensors');
+    expect(p.model.path).toBe('model.safetensors.index.json');
+    expect(p.companions.map((f) => f.path)).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+  });
+
   it.each([
     [['config.json', 'vocab.json', 'preprocessor_config.json'], 'has no onnx/model.onnx, model.onnx, model.safetensors or pytorch_model.bin'],
-    [['model.safetensors.index.json', 'model-00001-of-00002.safetensors', ...tok], 'sharded checkpoint (model.safetensors.index.json)'],
+    [['pytorch_model.bin.index.json', 'weights.bin', ...tok], 'has a shard index (pytorch_model.bin.index.json) but no shards'],
     [['pytorch_model.bin', 'config.json'], 'has no vocab.json, preprocessor_config.json'],
     [['pytorch_model.bin', 'vocab.json', 'preprocessor_config.json'], 'has no config.json'],
   ])('refuses %j', (paths, message) => {
@@ -270,8 +278,10 @@ describe('fetchModel', () => {
 
   it('resumes a part left by an earlier run, hashing what is already there', async () => {
     const dir = await tempDir();
-    hub.cutConnection('test/tiny-onnx', 'onnx/model.onnx', 120_000, 2);
+    // Every response stops at byte 120 000: once the client holds those, attempts make no progress.
+    hub.cutConnection('test/tiny-onnx', 'onnx/model.onnx', 120_000, Number.POSITIVE_INFINITY);
     const first = await rejection(fetchModel(options(dir, { convert: noConversion, retries: 1 })));
+    hub.clearFaults();
     expect(first).toBeInstanceOf(ModelFetchError);
     expect((first as ModelFetchError).reason).toBe('network');
     expect(first.message).toMatch(/^downloading onnx\/model\.onnx of test\/tiny-onnx failed after 2 attempts: .*; run the fetch again to resume from byte \d+$/);
