@@ -99,33 +99,24 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
   app.post('/wav2vec2', wav2vec2);
 
   app.post('/v1/audio/transcriptions', async (request, reply) => {
-    try {
-      const audioRequest = await readAudioRequest(request);
-      if (!audioRequest.audio || 'path' in audioRequest.audio) {
-        throw new SttError('no_audio', 'Send the audio as the multipart field "file".');
-      }
-      const format = outputFormat(audioRequest.fields.response_format ?? 'json');
-      const { transcript } = await runTranscription(request, reply, audioRequest);
-      return sendTranscript(reply, transcript, format, (t) =>
-        format === 'verbose_json'
-          ? {
-              task: 'transcribe',
-              language: 'vietnamese',
-              duration: t.duration,
-              text: t.text,
-              segments: wordsToCues(t.words).map((cue, id) => ({ id, start: cue.start, end: cue.end, text: cue.text })),
-              words: t.words.map(({ word, start, end }) => ({ word, start, end })),
-            }
-          : { text: t.text },
-      );
-    } catch (error) {
-      const stt = toSttError(fromFastifyError(error));
-      request.log.info({ code: stt.code }, 'request refused');
-      if (stt.retryAfterSec) reply.header('retry-after', String(stt.retryAfterSec));
-      return reply
-        .code(stt.status)
-        .send({ error: { message: stt.message, type: stt.status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: stt.code } });
+    const audioRequest = await readAudioRequest(request);
+    if (!audioRequest.audio || 'path' in audioRequest.audio) {
+      throw new SttError('no_audio', 'Send the audio as the multipart field "file".');
     }
+    const format = outputFormat(audioRequest.fields.response_format ?? 'json');
+    const { transcript } = await runTranscription(request, reply, audioRequest);
+    return sendTranscript(reply, transcript, format, (t) =>
+      format === 'verbose_json'
+        ? {
+            task: 'transcribe',
+            language: 'vietnamese',
+            duration: t.duration,
+            text: t.text,
+            segments: wordsToCues(t.words).map((cue, id) => ({ id, start: cue.start, end: cue.end, text: cue.text })),
+            words: t.words.map(({ word, start, end }) => ({ word, start, end })),
+          }
+        : { text: t.text },
+    );
   });
 
   if (existsSync(PUBLIC_DIR)) {
@@ -243,11 +234,20 @@ function sendTranscript(
   }
 }
 
+/**
+ * The one error response: `{status, error, message}`, or OpenAI's `{error: {message, type,
+ * param, code}}` under /v1 so that OpenAI clients show the message.
+ */
 function sendError(reply: FastifyReply, error: unknown, request: FastifyRequest): FastifyReply {
   const stt = toSttError(error);
   if (stt.code === 'internal') request.log.error({ err: error }, 'request failed');
   if (stt.retryAfterSec) reply.header('retry-after', String(stt.retryAfterSec));
-  return reply.code(stt.status).send({ status: 'error', error: stt.code, message: stt.message });
+  reply.code(stt.status);
+  if (request.url.startsWith('/v1/')) {
+    const type = stt.status >= 500 ? 'server_error' : 'invalid_request_error';
+    return reply.send({ error: { message: stt.message, type, param: null, code: stt.code } });
+  }
+  return reply.send({ status: 'error', error: stt.code, message: stt.message });
 }
 
 /** Fastify's and its plugins' own errors, in the catalogue's terms. */

@@ -244,7 +244,7 @@ describe('paths, keys and the queue', () => {
     const server = await startTestServer({ API_KEY: 'k3y-for-tests' });
     try {
       const audio = await speech('xin chào');
-      for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'k3y-for-tests' }]) {
+      for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'k3y-for-tests' }] as Record<string, string>[]) {
         const response = await postFile(`${server.url}/wav2vec2`, audio, 'a.wav', {}, headers);
         expect(response.status).toBe(401);
         expect(await json(response)).toEqual({ status: 'error', error: 'unauthorized', message: expect.any(String) });
