@@ -334,7 +334,7 @@ async function* readBody(
           });
         }
         if (controller.signal.aborted) throw error;
-        throw networkError(error, origin);
+        throw networkError(error, origin, 'broke');
       }
       if (step.done) return;
       yield step.value;
@@ -375,10 +375,11 @@ async function httpError(res: Response, url: string): Promise<HubHttpError> {
 }
 
 /** Wraps a fetch failure: undici's `fetch failed` / `terminated` hide the system error in `cause`. */
-function networkError(error: unknown, origin: string): HubNetworkError {
+function networkError(error: unknown, origin: string, phase: 'connect' | 'broke' = 'connect'): HubNetworkError {
   const code = systemCode(error);
   const detail = code ?? innermostMessage(error);
-  return new HubNetworkError(`could not reach ${origin}${detail ? ` (${detail})` : ''}`, origin, code, { cause: error });
+  const what = phase === 'connect' ? `could not reach ${origin}` : `the connection to ${origin} broke mid-download`;
+  return new HubNetworkError(`${what}${detail ? ` (${detail})` : ''}`, origin, code, { cause: error });
 }
 
 function innermostMessage(error: unknown): string | undefined {

@@ -19,7 +19,8 @@ import type { AddressInfo } from 'node:net';
  *   access; an unknown token: 401 (the hub's "Invalid credentials in Authorization header").
  *
  * Fault injection: cut the connection after N bytes of a file (the first `times` responses),
- * or serve it with flipped bytes. Every request is recorded.
+ * stall after N bytes with the connection open, or serve it with flipped bytes. Every request is
+ * recorded.
  */
 
 /** A file of a fake repo: its bytes, or a path on disk read in place. */
@@ -75,8 +76,8 @@ interface StoredRepo {
 interface Fault {
   repo: string;
   path: string;
-  kind: 'cut' | 'corrupt';
-  /** For a cut: bytes sent before the connection is destroyed. */
+  kind: 'cut' | 'stall' | 'corrupt';
+  /** For a cut or a stall: the file offset where sending stops. */
   afterBytes: number;
   /** Responses left to affect. */
   remaining: number;
@@ -169,6 +170,11 @@ export class FakeHfHub {
   /** The next `times` responses carrying `path` send `afterBytes` bytes, then the socket is destroyed. */
   cutConnection(repo: string, path: string, afterBytes: number, times = 1): void {
     this.faults.push({ repo, path, kind: 'cut', afterBytes, remaining: times });
+  }
+
+  /** The next `times` responses carrying `path` send `afterBytes` bytes, then nothing more, with the connection left open. */
+  stall(repo: string, path: string, afterBytes: number, times = 1): void {
+    this.faults.push({ repo, path, kind: 'stall', afterBytes, remaining: times });
   }
 
   /** The next `times` responses carrying `path` have flipped bytes (same length). Default: every one. */
@@ -343,6 +349,12 @@ export class FakeHfHub {
     if (cut) {
       const sent = Math.max(0, Math.min(body.length, cut.afterBytes - start));
       res.write(body.subarray(0, sent), () => res.socket?.destroy());
+      return;
+    }
+    const stall = this.takeFault(repo, file.path, 'stall');
+    if (stall) {
+      // Hold the connection open until the client gives up (or close() drops it).
+      res.write(body.subarray(0, Math.max(0, Math.min(body.length, stall.afterBytes - start))));
       return;
     }
     res.end(body);

@@ -273,7 +273,23 @@ describe('fetchModel', () => {
     expect(resumedAt).toBeLessThanOrEqual(100_000);
     expect(cdn[1].status).toBe(206);
     expect(sha256(await readFile(path.join(dir, 'model.onnx')))).toBe(hub.sha256Of('test/tiny-onnx', 'onnx/model.onnx'));
-    expect(lines.some((l) => l.includes('interrupted at byte') && l.includes('"level":40'))).toBe(true);
+    const warning = lines.map((l) => JSON.parse(l) as { level: number; msg: string; error?: string }).find((l) => l.level === 40);
+    expect(warning?.msg).toMatch(/^download of onnx\/model\.onnx interrupted at byte \d+; resuming$/);
+    expect(warning?.error).toMatch(new RegExp(`^the connection to ${hub.cdnUrl} broke mid-download \\(`));
+  });
+
+  it('gives up on a stalled connection after the idle timeout and resumes', async () => {
+    const dir = await tempDir();
+    hub.stall('test/tiny-onnx', 'onnx/model.onnx', 150_000);
+    const { logger, lines } = capturedLogger();
+    await fetchModel(options(dir, { convert: noConversion, logger, idleTimeoutMs: 500 }));
+
+    const cdn = hub.requestsFor('test/tiny-onnx', 'onnx/model.onnx').filter((r) => r.server === 'cdn');
+    expect(cdn).toHaveLength(2);
+    expect(cdn[1].range).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(sha256(await readFile(path.join(dir, 'model.onnx')))).toBe(hub.sha256Of('test/tiny-onnx', 'onnx/model.onnx'));
+    const warning = lines.map((l) => JSON.parse(l) as { level: number; error?: string }).find((l) => l.level === 40);
+    expect(warning?.error).toBe(`the download from ${hub.cdnUrl} stalled: no data for 500 ms`);
   });
 
   it('resumes a part left by an earlier run, hashing what is already there', async () => {
