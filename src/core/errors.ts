@@ -75,7 +75,8 @@ export class InferenceError extends Error {
 /** The user-facing form of any error: an SttError as it is, anything else as `internal`. */
 export function toSttError(error: unknown): SttError {
   if (error instanceof SttError) return error;
-  if (error instanceof DecodeError) return new SttError('invalid_audio', undefined, { cause: error });
+  // ffmpeg stopped by a signal did not reject the input: that is the server's fault, and retryable.
+  if (error instanceof DecodeError) return new SttError(error.exitCode === null ? 'internal' : 'invalid_audio', undefined, { cause: error });
   if (error instanceof Error && error.name === 'AbortError') return new SttError('cancelled', undefined, { cause: error });
   return new SttError('internal', undefined, { cause: error });
 }
