@@ -54,6 +54,9 @@ export class JobQueue {
   private admitted = 0;
   private seq = 0;
   private accepting = true;
+  /** Set by drain(): called when the last admitted job starts running or is released. */
+  private onNoneAdmitted: (() => void) | undefined;
+  private drained: Promise<void> | undefined;
 
   constructor(private readonly options: JobQueueOptions) {
     this.queue = new PQueue({ concurrency: options.concurrency });
@@ -85,6 +88,7 @@ export class JobQueue {
       if (held) {
         held = false;
         this.admitted--;
+        if (this.admitted === 0) this.onNoneAdmitted?.();
       }
     };
     return {
@@ -94,11 +98,15 @@ export class JobQueue {
   }
 
   /** Stops admitting new jobs; resolves once every admitted job has finished. */
-  async drain(): Promise<void> {
+  drain(): Promise<void> {
     this.accepting = false;
-    while (this.admitted > 0 || this.queue.size > 0 || this.queue.pending > 0) {
-      await Promise.race([this.queue.onIdle(), new Promise((resolve) => setTimeout(resolve, 50))]);
-    }
+    this.drained ??= (async () => {
+      // Admitted jobs still decoding have not reached p-queue yet: wait until each has either
+      // started running or been released, then for p-queue to finish what runs.
+      if (this.admitted > 0) await new Promise<void>((resolve) => (this.onNoneAdmitted = resolve));
+      await this.queue.onIdle();
+    })();
+    return this.drained;
   }
 
   private enqueue<T>(task: () => Promise<T>, options: JobOptions, release: () => void): Promise<T> {

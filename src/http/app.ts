@@ -46,7 +46,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
     genReqId: () => randomUUID(),
     bodyLimit: config.limits.maxUploadBytes,
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // Shutdown answers in the catalogue's shape (below), not Fastify's own 503 body.
+    return503OnClosing: false,
+  });
+
+  // From close() on: new requests get `shutting_down`, and every response closes its connection,
+  // so a keep-alive socket whose request finishes during the drain does not hold the exit.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
   });
 
   await app.register(formbody);
@@ -59,6 +70,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
   app.addContentTypeParser(/^(audio|video)\//, (_request, payload, done) => done(null, payload));
 
   app.addHook('onRequest', async (request, reply) => {
+    if (closing && request.url !== '/healthz') return sendError(reply, new SttError('shutting_down'), request);
     if (!config.apiKey || isPublicRoute(request)) return;
     if (!bearerMatches(request.headers.authorization, config.apiKey)) {
       return sendError(reply, new SttError('unauthorized'), request);

@@ -1,0 +1,49 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+
+/** `npm start` as a child process: node with tsx running src/main.ts, its JSON log lines parsed. */
+export interface ServiceProcess {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  logs: Record<string, unknown>[];
+  /** Raw stdout and stderr, for checks that secrets never appear. */
+  output(): string;
+  exit: Promise<number | null>;
+}
+
+export async function startServiceProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', DEVICE: 'cpu', ...env },
+  });
+  const logs: Record<string, unknown>[] = [];
+  let raw = '';
+  let pending = '';
+  const exit = once(child, 'exit').then(([code]) => code as number | null);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the service did not start in ${timeoutMs} ms:\n${raw}`)), timeoutMs);
+    child.stdout.on('data', (chunk: Buffer) => {
+      raw += chunk.toString();
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          logs.push(entry);
+          if (entry.msg === 'listening' && typeof entry.url === 'string') {
+            clearTimeout(timer);
+            resolve(entry.url);
+          }
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+    void exit.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the service exited with ${code} before listening:\n${raw}`));
+    });
+  });
+  return { child, url, logs, output: () => raw, exit };
+}
