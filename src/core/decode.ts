@@ -60,6 +60,11 @@ function runFfmpeg(source: Readable | string, options: DecodeOptions): Promise<F
     let bytes = 0;
     let settled = false;
     let tooLong = false;
+    // Success needs both: ffmpeg exited cleanly, and its stdout was read to the end (fluent-ffmpeg
+    // reports the exit before the last piped bytes may have arrived).
+    let exited = false;
+    let drained = false;
+    const tooLongError = (): SttError => new SttError('audio_too_long', `The audio is longer than the ${options.maxSeconds} s limit.`);
 
     const command = ffmpeg(source)
       .setFfmpegPath(options.ffmpegPath)
@@ -90,9 +95,13 @@ function runFfmpeg(source: Readable | string, options: DecodeOptions): Promise<F
       resolve(samples);
     }
 
+    function succeedWhenComplete(): void {
+      if (exited && drained) finish(tooLong ? tooLongError() : undefined);
+    }
+
     command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
       if (tooLong) {
-        finish(new SttError('audio_too_long', `The audio is longer than the ${options.maxSeconds} s limit.`));
+        finish(tooLongError());
         return;
       }
       if (/does not contain any stream|Output file .* does not contain/i.test(stderr ?? '')) {
@@ -107,7 +116,10 @@ function runFfmpeg(source: Readable | string, options: DecodeOptions): Promise<F
         }),
       );
     });
-    command.on('end', () => finish());
+    command.on('end', () => {
+      exited = true;
+      succeedWhenComplete();
+    });
 
     const output = command.pipe();
     output.on('data', (chunk: Buffer) => {
@@ -118,6 +130,10 @@ function runFfmpeg(source: Readable | string, options: DecodeOptions): Promise<F
         tooLong = true;
         command.kill('SIGKILL');
       }
+    });
+    output.on('end', () => {
+      drained = true;
+      succeedWhenComplete();
     });
     output.on('error', () => {
       // The command's own 'error' event reports failures; this listener keeps a closed pipe
