@@ -51,6 +51,36 @@ describe('loadTorchStateDict', () => {
     expect([...(state.get('strided')?.data ?? [])]).toEqual([1, 3, 7, 9].map(at));
   });
 
+  it('reads what CPython pickles for torch.save(model.state_dict()): OrderedDict, _metadata, repeated storage ids', () => {
+    // Made by CPython 3's pickler (protocol 2) with stand-ins for torch's globals and persistent_id, as torch.save
+    // calls it: an OrderedDict whose `_metadata` attribute arrives through BUILD, a float storage viewed three
+    // times (one transposed), a half storage at an offset.
+    const pickle = Buffer.from(
+      [
+      'gAJjY29sbGVjdGlvbnMKT3JkZXJlZERpY3QKcQApUnEBKFgMAAAAbGF5ZXIud2VpZ2h0cQJjdG9yY2guX3V0aWxzCl9yZWJ1aWxk',
+      'X3RlbnNvcl92MgpxAygoWAcAAABzdG9yYWdlcQRjdG9yY2gKRmxvYXRTdG9yYWdlCnEFWAEAAAAwcQZYAwAAAGNwdXEHSwZ0cQhR',
+      'SwBLAksDhnEJSwNLAYZxColoAClScQt0cQxScQ1YDgAAAGxheWVyLndlaWdodF90cQ5oAygoaARoBWgGaAdLBnRxD1FLAEsDSwKG',
+      'cRBLAUsDhnERiWgAKVJxEnRxE1JxFFgKAAAAbGF5ZXIuYmlhc3EVaAMoKGgEaAVoBmgHSwZ0cRZRSwRLAoVxF0sBhXEYiWgAKVJx',
+      'GXRxGlJxG1gEAAAAaGFsZnEcaAMoKGgEY3RvcmNoCkhhbGZTdG9yYWdlCnEdWAEAAAAxcR5oB0sEdHEfUUsBSwOFcSBoGIloAClS',
+      'cSF0cSJScSN1fXEkWAkAAABfbWV0YWRhdGFxJWgAKVJxJihYAAAAAHEnfXEoWAcAAAB2ZXJzaW9ucSlLAXNYBQAAAGxheWVycSp9',
+      'cStoKUsBc3VzYi4=',
+    ].join(''),
+      'base64',
+    );
+    const state = loadTorchStateDict(
+      pickle,
+      new Map([
+        ['0', float32Bytes([1, 2, 3, 4, 5, 6])],
+        ['1', float16Bytes([1, 2, 4, 8])],
+      ]),
+    );
+    expect([...state.keys()]).toEqual(['layer.weight', 'layer.weight_t', 'layer.bias', 'half']);
+    expect(state.get('layer.weight')).toEqual({ shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) });
+    expect(state.get('layer.weight_t')).toEqual({ shape: [3, 2], data: Float32Array.from([1, 4, 2, 5, 3, 6]) });
+    expect(state.get('layer.bias')).toEqual({ shape: [2], data: Float32Array.from([5, 6]) });
+    expect(state.get('half')).toEqual({ shape: [3], data: Float32Array.from([2, 4, 8]) });
+  });
+
   it('refuses a view that reads past its storage', () => {
     const pickle = stateDictPickle([
       { name: 'w', storage: { key: '0', type: 'FloatStorage', numel: 4 }, offset: 2, size: [3], stride: [1] },

@@ -28,7 +28,7 @@ export async function startTestServer(env: Record<string, string> = {}, logger?:
 export function postFile(url: string, data: Uint8Array, filename: string, fields: Record<string, string> = {}, headers: Record<string, string> = {}) {
   const form = new FormData();
   for (const [key, value] of Object.entries(fields)) form.append(key, value);
-  form.append('file', new Blob([data]), filename);
+  form.append('file', new Blob([new Uint8Array(data)]), filename);
   return fetch(url, { method: 'POST', body: form, headers });
 }
 
