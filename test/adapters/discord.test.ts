@@ -1,0 +1,296 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GatewayIntentBits, GatewayOpcodes, ApplicationCommandType, InteractionResponseType } from 'discord.js';
+import { createDiscordBot, TRANSCRIBE_COMMAND_NAME, type DiscordBot } from '../../adapters/discord.js';
+import { DISCORD_MESSAGE_LIMIT, NO_SPEECH_REPLY, RATE_LIMITED_REPLY, errorReply, queuedReply } from '../../adapters/shared.js';
+import type { Core } from '../../src/core/create-transcriber.js';
+import type { Transcriber } from '../../src/core/types.js';
+import { createLogger } from '../../src/logger.js';
+import { speech } from '../support/audio.js';
+import { testConfig, testCore } from '../support/core.js';
+import { FakeDiscord, type CdnCall, type GatewayCall, type RecordedCall, type RestCall } from '../fakes/discord.js';
+
+// A token shaped like a real one (user id . timestamp . HMAC); none of its parts may leak.
+const TOKEN = 'MTA5ODc2NTQzMjEwOTg3NjU0Mw.GvQx7k.Zr3vQm8TtWkY2pLsN0aHc7dEfJxUuBiO5gRy1V';
+const POST_MESSAGE = 'POST /channels/:id/messages';
+
+interface Harness {
+  fake: FakeDiscord;
+  bot: DiscordBot;
+  logs: string[];
+}
+
+let core: Core;
+const audio: Record<string, Buffer> = {};
+const running: Harness[] = [];
+
+/** A fake Discord and a started bot on it; `env` is laid over the test config. */
+async function startBot(
+  env: Record<string, string> | ((fake: FakeDiscord) => Record<string, string>) = {},
+  options: { transcriber?: Transcriber } = {},
+): Promise<Harness> {
+  const fake = await FakeDiscord.start({ token: TOKEN, heartbeatIntervalMs: 1_000 });
+  const logs: string[] = [];
+  // No secrets handed to the logger: whatever keeps the token out of the logs is the adapter's.
+  const logger = createLogger({ level: 'trace' }, { write: (line: string) => void logs.push(line) });
+  const config = testConfig({ DISCORD_BOT_TOKEN: TOKEN, DISCORD_API_ROOT: fake.apiRoot, ...(typeof env === 'function' ? env(fake) : env) });
+  const bot = createDiscordBot({
+    config,
+    transcriber: options.transcriber ?? core.transcriber,
+    logger,
+    clientOptions: { rest: { offset: 0, timeout: 5_000, retries: 1 } },
+  });
+  const harness = { fake, bot, logs };
+  running.push(harness);
+  await bot.start();
+  return harness;
+}
+
+const isReplyTo = (messageId: string) => (call: RecordedCall): call is RestCall =>
+  call.kind === 'rest' && call.route === POST_MESSAGE && call.status === 200 && call.message?.message_reference?.message_id === messageId;
+
+/** Waits for the bot's first reply to `messageId` and returns it. */
+async function replyTo(fake: FakeDiscord, messageId: string, timeoutMs = 8_000): Promise<RestCall> {
+  return fake.waitFor<RestCall>(isReplyTo(messageId), timeoutMs);
+}
+
+function assertNoTokenLeak({ fake, logs }: Harness): void {
+  const pieces = [TOKEN, ...TOKEN.split('.').filter((p) => p.length > 6)];
+  const logText = logs.join('');
+  const sent = JSON.stringify(fake.restCalls().map((c) => [c.body, c.message?.content]));
+  for (const piece of pieces) {
+    expect(logText).not.toContain(piece);
+    expect(sent).not.toContain(piece);
+  }
+}
+
+beforeAll(async () => {
+  ({ core } = await testCore());
+  const phrases = ['xin chào các bạn', 'tôi là người việt nam', 'hôm nay trời đẹp quá', 'cảm ơn rất nhiều'];
+  const encoded = await Promise.all(phrases.map((p) => speech(p, 'ogg-opus')));
+  phrases.forEach((p, i) => (audio[p] = encoded[i]));
+});
+
+afterEach(async () => {
+  for (const harness of running.splice(0)) {
+    await harness.bot.stop();
+    await harness.fake.close();
+    assertNoTokenLeak(harness);
+  }
+});
+
+afterAll(async () => {
+  await core?.close();
+});
+
+describe('Discord bot against a fake Discord', () => {
+  it('connects as discord.js does: gateway from /gateway/bot, v10 JSON, the intents it needs, and registers "Transcribe"', async () => {
+    const { fake } = await startBot();
+    const gatewayBot = fake.restCalls('GET /gateway/bot')[0];
+    expect(gatewayBot).toMatchObject({ status: 200, authorized: true });
+    const open = fake.calls.find((c) => c.kind === 'connection' && c.event === 'open');
+    expect(open).toMatchObject({ path: '/gateway', query: { v: '10', encoding: 'json' } });
+    const identify = fake.calls.find((c): c is GatewayCall => c.kind === 'gateway' && c.op === GatewayOpcodes.Identify);
+    const intents = GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages | GatewayIntentBits.DirectMessages | GatewayIntentBits.MessageContent;
+    expect(identify?.data).toMatchObject({ intents });
+    expect(fake.registeredCommands()).toMatchObject([{ name: TRANSCRIBE_COMMAND_NAME, type: ApplicationCommandType.Message }]);
+    // Heartbeats are answered (op 1 → op 11): the connection is not a zombie.
+    await fake.waitFor((c) => c.kind === 'gateway' && c.direction === 'sent' && c.op === GatewayOpcodes.HeartbeatAck, 3_000);
+  });
+
+  it('replies to a guild voice message with its exact transcript, typing while it works', async () => {
+    const { fake } = await startBot();
+    const voice = fake.injectVoiceMessage(audio['xin chào các bạn'], fake.textChannelId);
+    const reply = await replyTo(fake, voice.id);
+    expect(reply.path).toBe(`/channels/${fake.textChannelId}/messages`);
+    expect(reply.message?.content).toBe('xin chào các bạn');
+    expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual(['xin chào các bạn']);
+    const typing = fake.restCalls('POST /channels/:id/typing').find((c) => c.path === `/channels/${fake.textChannelId}/typing`);
+    expect(typing?.seq).toBeLessThan(reply.seq);
+    // The CDN download carried no bot token (the fake would not know; the bot must not send it).
+    expect(fake.calls.some((c) => c.kind === 'cdn' && c.status === 200)).toBe(true);
+  });
+
+  it('replies to a DM voice message', async () => {
+    const { fake } = await startBot();
+    const dm = fake.dmChannelFor();
+    const voice = fake.injectVoiceMessage(audio['tôi là người việt nam'], dm);
+    const reply = await replyTo(fake, voice.id);
+    expect(reply.path).toBe(`/channels/${dm}/messages`);
+    expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual(['tôi là người việt nam']);
+  });
+
+  it('ignores plain text and other bots: the only reply is to the voice message', async () => {
+    const { fake } = await startBot();
+    const text = fake.injectMessage({ channel_id: fake.textChannelId, content: 'xin chào' });
+    const otherBot = { id: fake.snowflake(), username: 'khac', discriminator: '0', global_name: null, avatar: null, bot: true };
+    const fromBot = fake.injectVoiceMessage(audio['cảm ơn rất nhiều'], fake.textChannelId, { author: otherBot });
+    const voice = fake.injectVoiceMessage(audio['hôm nay trời đẹp quá'], fake.textChannelId);
+    await replyTo(fake, voice.id);
+    const posted = fake.restCalls(POST_MESSAGE);
+    expect(posted.map((c) => c.message?.message_reference?.message_id)).toEqual([voice.id]);
+    expect(fake.repliesTo(text.id)).toEqual([]);
+    expect(fake.repliesTo(fromBot.id)).toEqual([]);
+    expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual(['hôm nay trời đẹp quá']);
+  });
+
+  it('recognises audio attachments by file name and skips the others', async () => {
+    const { fake } = await startBot();
+    const image = fake.attachment(Buffer.from('not audio'), { filename: 'anh.png', contentType: 'image/png' });
+    const memo = fake.attachment(await speech('cảm ơn rất nhiều', 'm4a'), { filename: 'ghi-am.m4a' });
+    const message = fake.injectMessage({ channel_id: fake.textChannelId, content: 'nghe này', attachments: [image, memo] });
+    await replyTo(fake, message.id);
+    expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual(['cảm ơn rất nhiều']);
+    expect(fake.calls.filter((c): c is CdnCall => c.kind === 'cdn').map((c) => c.path)).toEqual([expect.stringContaining('ghi-am.m4a')]);
+  });
+
+  it.each([
+    { name: 'a 4000 close', drop: { code: 4000 } },
+    { name: 'a TCP cut', drop: { terminate: true } },
+  ])('survives $name: RESUMEs, gets the missed voice message replayed and answers it, then the next', async ({ drop }) => {
+    const { fake } = await startBot();
+    const ready = fake.calls.find((c): c is GatewayCall => c.kind === 'gateway' && c.t === 'READY');
+    const sessionId = (ready?.data as { session_id: string }).session_id;
+
+    fake.dropConnection(drop);
+    const missed = fake.injectVoiceMessage(audio['xin chào các bạn'], fake.textChannelId);
+    const reply = await replyTo(fake, missed.id);
+    expect(fake.repliesTo(missed.id).map((m) => m.content)).toEqual(['xin chào các bạn']);
+
+    const resume = fake.calls.find((c): c is GatewayCall => c.kind === 'gateway' && c.op === GatewayOpcodes.Resume);
+    expect(resume?.data).toMatchObject({ session_id: sessionId });
+    const reopened = fake.calls.filter((c) => c.kind === 'connection' && c.event === 'open');
+    expect(reopened.map((c) => c.kind === 'connection' && c.path)).toEqual(['/gateway', '/resume']);
+    const replayed = fake.calls.find((c): c is GatewayCall => c.kind === 'gateway' && c.t === 'MESSAGE_CREATE' && c.replayed);
+    expect((replayed?.data as { id: string }).id).toBe(missed.id);
+    const resumed = fake.calls.find((c): c is GatewayCall => c.kind === 'gateway' && c.t === 'RESUMED');
+    expect(resumed?.seq).toBeLessThan(reply.seq);
+    // One IDENTIFY in all: it resumed, it did not start a new session.
+    expect(fake.calls.filter((c) => c.kind === 'gateway' && c.op === GatewayOpcodes.Identify)).toHaveLength(1);
+
+    const next = fake.injectVoiceMessage(audio['tôi là người việt nam'], fake.textChannelId);
+    await replyTo(fake, next.id);
+    expect(fake.repliesTo(next.id).map((m) => m.content)).toEqual(['tôi là người việt nam']);
+  });
+
+  it('waits out a 429 on the reply and sends it once, after retry_after', async () => {
+    const { fake, logs } = await startBot();
+    fake.failNext({ method: 'POST', path: `/channels/${fake.textChannelId}/messages`, retryAfter: 0.05 });
+    const voice = fake.injectVoiceMessage(audio['hôm nay trời đẹp quá'], fake.textChannelId);
+    const reply = await replyTo(fake, voice.id);
+    const attempts = fake.restCalls(POST_MESSAGE);
+    expect(attempts.map((c) => c.status)).toEqual([429, 200]);
+    expect(attempts[0].body).toMatchObject({ content: 'hôm nay trời đẹp quá', message_reference: { message_id: voice.id } });
+    expect(reply.at - attempts[0].at).toBeGreaterThanOrEqual(45);
+    expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual(['hôm nay trời đẹp quá']);
+    expect(logs.some((l) => l.includes('discord rate limited'))).toBe(true);
+  });
+
+  it('with DISCORD_CHANNEL_IDS, transcribes only those channels (and their threads) and DMs', async () => {
+    const { fake } = await startBot((f) => ({ DISCORD_CHANNEL_IDS: f.textChannelId }));
+    const outside = fake.injectVoiceMessage(audio['cảm ơn rất nhiều'], fake.otherChannelId);
+    const inside = fake.injectVoiceMessage(audio['xin chào các bạn'], fake.textChannelId);
+    const inThread = fake.injectVoiceMessage(audio['tôi là người việt nam'], fake.threadId);
+    const inDm = fake.injectVoiceMessage(audio['hôm nay trời đẹp quá'], fake.dmChannelFor());
+    await Promise.all([inside, inThread, inDm].map((m) => replyTo(fake, m.id)));
+    expect(fake.repliesTo(inside.id).map((m) => m.content)).toEqual(['xin chào các bạn']);
+    expect(fake.repliesTo(inThread.id).map((m) => m.content)).toEqual(['tôi là người việt nam']);
+    expect(fake.repliesTo(inDm.id).map((m) => m.content)).toEqual(['hôm nay trời đẹp quá']);
+    // Nothing at all happened for the channel outside the list: no reply, no typing, no download.
+    expect(fake.repliesTo(outside.id)).toEqual([]);
+    expect(fake.restCalls().filter((c) => c.path.startsWith(`/channels/${fake.otherChannelId}/`))).toEqual([]);
+    expect(fake.calls.filter((c) => c.kind === 'cdn' && c.path.includes(`/${outside.attachments[0].id}/`))).toEqual([]);
+  });
+
+  it('splits a long transcript under 2000 characters without losing or repeating a word', async () => {
+    const { fake } = await startBot();
+    const words = ['xin', 'chào', 'các', 'bạn', 'tôi', 'là', 'người', 'việt', 'nam', 'hôm', 'nay', 'trời', 'đẹp', 'quá'];
+    const text = Array.from({ length: 520 }, (_, i) => words[i % words.length]).join(' ');
+    expect(text.length).toBeGreaterThan(DISCORD_MESSAGE_LIMIT);
+    const wav = await speech(text, 'wav', { toneMs: 30, gapMs: 15 });
+    const file = fake.attachment(wav, { filename: 'bai-noi.wav', contentType: 'audio/wav' });
+    const message = fake.injectMessage({ channel_id: fake.textChannelId, attachments: [file] });
+    await fake.waitFor(() => fake.repliesTo(message.id).reduce((n, m) => n + m.content.length + 1, -1) >= text.length, 15_000);
+    const parts = fake.repliesTo(message.id).map((m) => m.content);
+    expect(parts.length).toBeGreaterThanOrEqual(2);
+    for (const part of parts) expect(part.length).toBeLessThanOrEqual(DISCORD_MESSAGE_LIMIT);
+    expect(parts.join(' ')).toBe(text);
+  });
+
+  it('refuses an attachment over MAX_UPLOAD_MB from its declared size, before downloading', async () => {
+    const { fake } = await startBot({ MAX_UPLOAD_MB: '1' });
+    const file = fake.attachment(audio['xin chào các bạn'], { filename: 'to.ogg', contentType: 'audio/ogg', declaredSize: 5 * 1024 * 1024 });
+    const message = fake.injectMessage({ channel_id: fake.textChannelId, attachments: [file] });
+    await replyTo(fake, message.id);
+    expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual(['⚠️ The file is larger than the 1 MB limit.']);
+    expect(fake.calls.filter((c) => c.kind === 'cdn')).toEqual([]);
+  });
+
+  it('stops a download that passes MAX_UPLOAD_MB while it streams, whatever size was declared', async () => {
+    const { fake } = await startBot({ MAX_UPLOAD_MB: '1' });
+    const big = Buffer.alloc(32 * 1024 * 1024, 1);
+    const file = fake.attachment(big, { filename: 'dai.ogg', contentType: 'audio/ogg', declaredSize: 1000, chunked: true });
+    const message = fake.injectMessage({ channel_id: fake.textChannelId, attachments: [file] });
+    await replyTo(fake, message.id);
+    expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual(['⚠️ The file is larger than the 1 MB limit.']);
+    const download = await fake.waitFor<CdnCall>((c) => c.kind === 'cdn', 5_000);
+    expect(download.bytesSent).toBeLessThan(big.length);
+  });
+
+  it('edits the queue placeholder into the transcript', async () => {
+    const inQueue: Transcriber = {
+      status: () => core.transcriber.status(),
+      // The real core, reporting two jobs ahead so the placeholder always shows.
+      transcribe: (input, options) => core.transcriber.transcribe(input, { ...options, onQueued: (ahead) => options?.onQueued?.(ahead + 2) }),
+    };
+    const { fake } = await startBot({}, { transcriber: inQueue });
+    const voice = fake.injectVoiceMessage(audio['cảm ơn rất nhiều'], fake.textChannelId);
+    const placeholder = await replyTo(fake, voice.id);
+    expect(placeholder.message?.content).toBe(queuedReply(2));
+    const edit = await fake.waitFor<RestCall>((c) => c.kind === 'rest' && c.route === 'PATCH /channels/:id/messages/:id' && c.status === 200);
+    expect(edit.path).toBe(`/channels/${fake.textChannelId}/messages/${placeholder.message?.id}`);
+    expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual(['cảm ơn rất nhiều']);
+  });
+
+  it('answers silence with the no-speech reply', async () => {
+    const { fake } = await startBot();
+    const silence = await speech('', 'ogg-opus', { padMs: 600 });
+    const voice = fake.injectVoiceMessage(silence, fake.textChannelId);
+    await replyTo(fake, voice.id);
+    expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual([NO_SPEECH_REPLY]);
+  });
+
+  it('limits each user to USER_RATE_LIMIT jobs per window', async () => {
+    const { fake } = await startBot({ USER_RATE_LIMIT: '1', USER_RATE_WINDOW_SEC: '600' });
+    const first = fake.injectVoiceMessage(audio['xin chào các bạn'], fake.textChannelId);
+    const second = fake.injectVoiceMessage(audio['tôi là người việt nam'], fake.textChannelId);
+    await replyTo(fake, first.id);
+    await replyTo(fake, second.id);
+    expect(fake.repliesTo(first.id).map((m) => m.content)).toEqual(['xin chào các bạn']);
+    expect(fake.repliesTo(second.id).map((m) => m.content)).toEqual([RATE_LIMITED_REPLY]);
+  });
+
+  it('transcribes on demand with the "Transcribe" message command: defers, then edits the response', async () => {
+    const { fake } = await startBot((f) => ({ DISCORD_CHANNEL_IDS: f.textChannelId }));
+    const voice = fake.injectVoiceMessage(audio['hôm nay trời đẹp quá'], fake.otherChannelId);
+    const interactionId = fake.injectMessageCommand(voice, TRANSCRIBE_COMMAND_NAME);
+    const callback = await fake.waitFor<RestCall>((c) => c.kind === 'rest' && c.route === 'POST /interactions/:id/:token/callback');
+    expect(callback.body).toMatchObject({ type: InteractionResponseType.DeferredChannelMessageWithSource });
+    await fake.waitFor((c) => c.kind === 'rest' && c.route === 'PATCH /webhooks/:id/:token/messages/@original' && c.status === 200);
+    expect(fake.interactionResponses(interactionId).map((m) => m.content)).toEqual(['hôm nay trời đẹp quá']);
+    // Not auto-transcribed: the channel is outside DISCORD_CHANNEL_IDS.
+    expect(fake.repliesTo(voice.id)).toEqual([]);
+  });
+
+  it('logs a failed download with its context, replies briefly, and never writes the token', async () => {
+    const { fake, logs } = await startBot();
+    const file = fake.attachment(audio['xin chào các bạn'], { filename: 'mat.ogg', contentType: 'audio/ogg' });
+    const broken = { ...file, url: file.url.replace('/attachments/', '/attachments/gone/') };
+    const message = fake.injectMessage({ channel_id: fake.textChannelId, attachments: [broken] });
+    await replyTo(fake, message.id);
+    expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual([errorReply(new Error('download failed'))]);
+    const failure = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'discord job failed');
+    expect(failure).toMatchObject({ messageId: message.id, channelId: fake.textChannelId, attachmentId: file.id, error: { type: 'DownloadError' } });
+    expect(logs.some((l) => l.includes('discord bot ready'))).toBe(true);
+    // assertNoTokenLeak runs after every test; here the logs also hold debug lines and an error.
+  });
+});
