@@ -1,5 +1,7 @@
 import 'dotenv/config';
 import { pathToFileURL } from 'node:url';
+import { createDiscordBot, type DiscordBot, type DiscordBotOptions } from '../adapters/discord.js';
+import { createTelegramBot, mountTelegramWebhook, type TelegramBot, type TelegramBotOptions } from '../adapters/telegram.js';
 import { loadConfig, type Config } from './config.js';
 import { createCore, type Core } from './core/create-transcriber.js';
 import { Metrics } from './core/metrics.js';
@@ -13,15 +15,31 @@ export interface Service {
   app: Awaited<ReturnType<typeof buildApp>>;
   core: Core;
   url: string;
+  telegram: TelegramBot | undefined;
+  discord: DiscordBot | undefined;
   /** Stops taking work, lets running jobs finish and reply, then stops everything. */
   close(): Promise<void>;
 }
 
-/** Builds everything from the environment and starts listening. */
-export async function startService(env: NodeJS.ProcessEnv, logger?: Logger): Promise<Service> {
+/** What tests (or an embedding program) may hand in beside the environment. */
+export interface ServiceOptions {
+  /** @defaultValue a pino logger at `LOG_LEVEL` that scrubs every configured secret */
+  logger?: Logger;
+  /** Extra options for the Telegram bot (its config, core and logger come from here). */
+  telegram?: Partial<Omit<TelegramBotOptions, 'config' | 'transcriber' | 'logger'>>;
+  /** Extra options for the Discord bot (its config, core and logger come from here). */
+  discord?: Partial<Omit<DiscordBotOptions, 'config' | 'transcriber' | 'logger'>>;
+}
+
+/**
+ * Builds everything from the environment and starts listening: the model (fetched on first
+ * start), the core, the HTTP app, and each bot whose token is set. Any failure on the way stops
+ * what was already started.
+ */
+export async function startService(env: NodeJS.ProcessEnv, options: ServiceOptions = {}): Promise<Service> {
   const config = loadConfig(env);
   const log =
-    logger ??
+    options.logger ??
     createLogger({
       level: config.logLevel,
       secrets: [config.telegram.token, config.discord.token, config.apiKey, config.model.hfToken, config.telegram.webhookSecret],
@@ -30,8 +48,31 @@ export async function startService(env: NodeJS.ProcessEnv, logger?: Logger): Pro
   const metrics = new Metrics();
   const core = await createCore(config, log, { metrics });
   const app = await buildApp({ config, transcriber: core.transcriber, logger: log, metrics });
-  const url = await app.listen({ port: config.port, host: config.host });
-  log.info({ url }, 'listening');
+  const shared = { config, transcriber: core.transcriber, logger: log };
+  const telegram = config.telegram.token ? createTelegramBot({ ...options.telegram, ...shared }) : undefined;
+  const discord = config.discord.token ? createDiscordBot({ ...options.discord, ...shared }) : undefined;
+  if (telegram) mountTelegramWebhook(app, telegram);
+
+  const stopAll = async (): Promise<void> => {
+    // Intake stops everywhere first; jobs already taken in finish and reply through the core,
+    // which closes last.
+    await Promise.all([telegram?.stop(), discord?.stop(), app.close()]);
+    await core.close();
+  };
+
+  let url: string;
+  try {
+    url = await app.listen({ port: config.port, host: config.host });
+    log.info({ url }, 'listening');
+    await Promise.all([telegram?.start(), discord?.start()]);
+  } catch (error) {
+    await stopAll().catch((stopError: unknown) => log.error({ err: stopError }, 'could not stop after a failed start'));
+    throw error;
+  }
+  log.info(
+    { telegram: telegram ? telegram.mode : 'off (TELEGRAM_BOT_TOKEN is unset)', discord: discord ? 'on' : 'off (DISCORD_BOT_TOKEN is unset)' },
+    'bots',
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -39,10 +80,12 @@ export async function startService(env: NodeJS.ProcessEnv, logger?: Logger): Pro
     app,
     core,
     url,
+    telegram,
+    discord,
     close() {
       closing ??= (async () => {
         log.info('shutting down: finishing running jobs');
-        await Promise.all([core.close(), app.close()]);
+        await stopAll();
         log.info('stopped');
       })();
       return closing;

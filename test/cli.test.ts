@@ -1,0 +1,76 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { speech } from './support/audio.js';
+import { TONE_MODEL_DIR } from './support/core.js';
+
+// `npx viet-stt …` as a user types it: the bin script, in a child process, on the tone model.
+
+let dir: string;
+
+function viet(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['bin/viet-stt.js', ...args],
+      { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MODEL_DIR: TONE_MODEL_DIR, DEVICE: 'cpu', MODEL_AUTO_FETCH: 'false' } },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'viet-stt-cli-'));
+  await writeFile(path.join(dir, 'hello.ogg'), await speech('xin chào các bạn', 'ogg-opus'));
+  await writeFile(path.join(dir, 'weather.mp3'), await speech('hôm nay trời đẹp quá', 'mp3-44k-stereo'));
+  await writeFile(path.join(dir, 'photo.png'), Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('viet-stt transcribe', () => {
+  it('prints one transcript per file, labelled when there are several', async () => {
+    const hello = path.join(dir, 'hello.ogg');
+    const weather = path.join(dir, 'weather.mp3');
+    expect(await viet(['transcribe', hello])).toEqual({ code: 0, stdout: 'xin chào các bạn\n', stderr: '' });
+    expect(await viet(['transcribe', hello, weather])).toEqual({
+      code: 0,
+      stdout: `${hello}: xin chào các bạn\n${weather}: hôm nay trời đẹp quá\n`,
+      stderr: '',
+    });
+  });
+
+  it('writes SRT and JSON with word timings', async () => {
+    const srt = await viet(['transcribe', path.join(dir, 'hello.ogg'), '--format', 'srt']);
+    expect(srt.code).toBe(0);
+    expect(srt.stdout).toMatch(/^1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\nxin chào các bạn\n/);
+    const json = await viet(['transcribe', path.join(dir, 'weather.mp3'), '--format', 'json']);
+    const result = JSON.parse(json.stdout) as { text: string; words: { word: string; start: number; end: number }[]; device: string };
+    expect(result.text).toBe('hôm nay trời đẹp quá');
+    expect(result.words.map((w) => w.word)).toEqual(['hôm', 'nay', 'trời', 'đẹp', 'quá']);
+    expect(result.device).toBe('cpu');
+  });
+
+  it('says which files failed and why, keeps going, and exits 1', async () => {
+    const photo = path.join(dir, 'photo.png');
+    const missing = path.join(dir, 'missing.wav');
+    const hello = path.join(dir, 'hello.ogg');
+    const run = await viet(['transcribe', photo, missing, hello]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe(`${hello}: xin chào các bạn\n`);
+    expect(run.stderr).toBe(
+      `${photo}: The file has no audio track. (unsupported_media_type)\n${missing}: No such audio file. (file_not_found)\n`,
+    );
+  });
+
+  it('answers a wrong format or no file with its usage and exit code 2', async () => {
+    const run = await viet(['transcribe', '--format', 'docx', path.join(dir, 'hello.ogg')]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('Usage: viet-stt <command>');
+    expect((await viet(['transcribe'])).code).toBe(2);
+  });
+});
