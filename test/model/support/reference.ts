@@ -1,20 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
+import { HF_REFERENCE, readF32, readReference } from '../../support/fixtures.js';
 
-/** The Hugging Face reference fixtures, read in place from ../shared beside the repository. */
-export const HF_REFERENCE = fileURLToPath(new URL('../../../../shared/fixtures/hf-reference/', import.meta.url));
+export { HF_REFERENCE };
 
 /** The reference models and their inputs. */
 export const REFERENCE_MODELS = ['fixture-tiny', 'fixture-tiny-padlast'] as const;
 export const REFERENCE_INPUTS = ['xin_chao', 'xin_chao_f32', 'sine440_3s'] as const;
-
-/** A raw little-endian float32 file. */
-export async function readF32(file: string): Promise<Float32Array> {
-  const bytes = await readFile(file);
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-}
 
 /** One reference case: the model input, transformers' logits and argmax ids. */
 export async function readCase(
@@ -22,7 +14,7 @@ export async function readCase(
   input: string,
 ): Promise<{ inputValues: Float32Array; logits: Float32Array; dims: number[]; argmax: number[] }> {
   const dir = path.join(HF_REFERENCE, model, 'reference');
-  const meta = JSON.parse(await readFile(path.join(dir, `${input}.json`), 'utf8')) as { argmax_ids: number[]; logits_dims: number[] };
+  const meta = await readReference(model, input);
   return {
     inputValues: await readF32(path.join(dir, `${input}.input_values.f32.bin`)),
     logits: await readF32(path.join(dir, `${input}.logits.f32.bin`)),
