@@ -2,14 +2,18 @@
  * `npm run bench`: speed and memory of the transcription core on a model with wav2vec2-base's
  * shape and cost (random weights, built here on demand), and of the converter.
  *
- * - real-time factor and peak RSS for 30 s, 60 s and 300 s of audio, windowed (CHUNK_SEC=20)
+ * - wall time, real-time factor and peak RSS for 10 s, 60 s and 300 s of audio, windowed
+ *   (CHUNK_SEC=20), and the ratio of that time to bare `session.run` on the same windows (the
+ *   floor: what decoding, normalising, queueing and the worker hop add on top)
  * - the same 60 s in one pass, as the service it replaces did, for the memory comparison
- * - /healthz latency while a 300 s file is transcribing (the event loop must stay free)
+ * - /healthz latency while each file is transcribing (the event loop must stay free)
+ * - 20 concurrent 10 s uploads over HTTP: throughput and p50/p95 latency
  * - checkpoint → ONNX conversion time and peak RSS
  *
  * Results go to stdout and to test-output/bench.json.
  */
 import { existsSync } from 'node:fs';
+import ort from 'onnxruntime-node';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../src/config.js';
@@ -20,6 +24,9 @@ import { createLogger } from '../src/logger.js';
 import { buildWav2Vec2Onnx, randomWav2Vec2Weights, wav2vec2BaseConfig } from '../src/model/wav2vec2-graph.js';
 import { TONE_ALPHABET, synthesizeSpeech } from '../src/model/tone-model.js';
 import { encodeWav } from '../src/core/wav.js';
+import { planChunks } from '../src/core/chunking.js';
+import { SAMPLE_RATE, decodeAudio, resolveFfmpegPath } from '../src/core/decode.js';
+import { peakNormalize, zeroMeanUnitVariance } from '../src/core/normalize.js';
 import { benchConvert } from './convert.js';
 
 const MODEL_DIR = path.resolve('.cache/bench-base-model');
@@ -61,63 +68,160 @@ const percentile = (values: number[], p: number): number => {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 };
 
-async function benchTranscription(chunkSec: number, seconds: number[], probeHealth: boolean) {
+const CHUNK_SEC = 20;
+const STRIDE_SEC = 4;
+
+/**
+ * The floor: bare `session.run` over the same windows the service cuts `data` into, on this
+ * thread, with the worker's session options. Decoding and normalising are not timed.
+ */
+async function sessionRunFloor(data: Uint8Array, chunkSec: number, strideSec: number, threads: number): Promise<number> {
+  const samples = peakNormalize(await decodeAudio(data, { ffmpegPath: resolveFfmpegPath(process.env.FFMPEG_PATH), maxSeconds: 3600 }));
+  const session = await ort.InferenceSession.create(path.join(MODEL_DIR, 'model.onnx'), {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  try {
+    let total = 0;
+    for (const chunk of planChunks(samples.length, chunkSec * SAMPLE_RATE, strideSec * SAMPLE_RATE)) {
+      const piece = zeroMeanUnitVariance(samples.subarray(chunk.start, chunk.end));
+      const input = new ort.Tensor('float32', piece, [1, piece.length]);
+      const started = performance.now();
+      const outputs = await session.run({ [session.inputNames[0]]: input });
+      total += performance.now() - started;
+      for (const output of Object.values(outputs)) output.dispose();
+    }
+    return total;
+  } finally {
+    await session.release();
+  }
+}
+
+async function startBenchService(chunkSec: number, strideSec: number) {
   const logger = createLogger({ level: 'warn' });
-  const config = loadConfig({ ...process.env, MODEL_DIR, CHUNK_SEC: String(chunkSec), STRIDE_SEC: chunkSec > 100 ? '0' : '4', PORT: '0', HOST: '127.0.0.1', MAX_DURATION_SEC: '600', MAX_UPLOAD_MB: '100' });
+  const config = loadConfig({
+    ...process.env,
+    MODEL_DIR,
+    CHUNK_SEC: String(chunkSec),
+    STRIDE_SEC: String(strideSec),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MAX_DURATION_SEC: '600',
+    MAX_UPLOAD_MB: '100',
+    QUEUE_MAX_PENDING: '64',
+  });
   const metrics = new Metrics({ defaultMetrics: false });
   const core = await createCore(config, logger, { metrics });
   const app = await buildApp({ config, transcriber: core.transcriber, logger, metrics });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  // Warm-up: the first run pays onnxruntime's one-time allocations.
+  await core.transcriber.transcribe({ kind: 'buffer', data: speechOf(5) });
+  return {
+    config,
+    core,
+    url,
+    async close() {
+      await app.close();
+      await core.close();
+    },
+  };
+}
+
+async function benchTranscription(onePass: boolean, seconds: number[]) {
+  const chunkSec = onePass ? 1000 : CHUNK_SEC;
+  const strideSec = onePass ? 0 : STRIDE_SEC;
+  const service = await startBenchService(chunkSec, strideSec);
   const rows = [];
   try {
-    // Warm-up: the first run pays onnxruntime's one-time allocations.
-    await core.transcriber.transcribe({ kind: 'buffer', data: speechOf(5) });
     for (const s of seconds) {
       const data = speechOf(s);
       const sampler = rssSampler();
       const latencies: number[] = [];
-      let probing = probeHealth;
+      let probing = true;
       const probe = (async () => {
         while (probing) {
           const t0 = performance.now();
-          await fetch(`${url}/healthz`).then((r) => r.arrayBuffer());
+          await fetch(`${service.url}/healthz`).then((r) => r.arrayBuffer());
           latencies.push(performance.now() - t0);
           await new Promise((resolve) => setTimeout(resolve, 25));
         }
       })();
       const started = performance.now();
-      const transcript = await core.transcriber.transcribe({ kind: 'buffer', data });
+      const transcript = await service.core.transcriber.transcribe({ kind: 'buffer', data });
       const wall = performance.now() - started;
       probing = false;
       await probe;
+      const peakRssMb = sampler.stop();
+      const floorMs = onePass ? undefined : await sessionRunFloor(data, chunkSec, strideSec, service.config.inference.threads);
       rows.push({
-        mode: chunkSec > 100 ? 'one pass' : `windows of ${chunkSec} s`,
+        mode: onePass ? 'one pass' : `windows of ${chunkSec} s`,
         audioSec: s,
         seconds: +(wall / 1000).toFixed(2),
         rtf: +(wall / 1000 / s).toFixed(3),
-        peakRssMb: sampler.stop(),
+        ...(floorMs === undefined ? {} : { sessionRunSec: +(floorMs / 1000).toFixed(2), overFloor: +(wall / floorMs).toFixed(2) }),
+        peakRssMb,
         device: transcript.device,
-        ...(probeHealth ? { healthzP50Ms: +percentile(latencies, 50).toFixed(1), healthzP99Ms: +percentile(latencies, 99).toFixed(1), healthzMaxMs: +Math.max(...latencies).toFixed(1), healthzProbes: latencies.length } : {}),
+        healthzP50Ms: +percentile(latencies, 50).toFixed(1),
+        healthzMaxMs: +Math.max(...latencies).toFixed(1),
       });
       process.stdout.write(`${JSON.stringify(rows.at(-1))}\n`);
     }
   } finally {
-    await app.close();
-    await core.close();
+    await service.close();
   }
   return rows;
 }
 
+/** `count` uploads of `seconds` of audio, all at once, over HTTP. */
+async function benchConcurrentHttp(count: number, seconds: number) {
+  const service = await startBenchService(CHUNK_SEC, STRIDE_SEC);
+  try {
+    const data = speechOf(seconds);
+    const started = performance.now();
+    const latencies = await Promise.all(
+      Array.from({ length: count }, async () => {
+        const t0 = performance.now();
+        const form = new FormData();
+        form.append('file', new Blob([new Uint8Array(data)]), 'note.wav');
+        const response = await fetch(`${service.url}/wav2vec2`, { method: 'POST', body: form });
+        await response.arrayBuffer();
+        if (response.status !== 200) throw new Error(`an upload answered ${response.status}`);
+        return performance.now() - t0;
+      }),
+    );
+    const wall = (performance.now() - started) / 1000;
+    const row = {
+      requests: count,
+      audioSecEach: seconds,
+      concurrency: service.config.queue.concurrency,
+      wallSec: +wall.toFixed(2),
+      requestsPerSec: +(count / wall).toFixed(2),
+      audioSecPerSec: +((count * seconds) / wall).toFixed(1),
+      p50Sec: +(percentile(latencies, 50) / 1000).toFixed(2),
+      p95Sec: +(percentile(latencies, 95) / 1000).toFixed(2),
+    };
+    process.stdout.write(`${JSON.stringify(row)}\n`);
+    return row;
+  } finally {
+    await service.close();
+  }
+}
+
 async function main(): Promise<void> {
   await ensureBaseModel();
-  const windowed = await benchTranscription(20, [30, 60, 300], true);
-  const onePass = await benchTranscription(1000, [60], false);
+  const windowed = await benchTranscription(false, [10, 60, 300]);
+  const onePass = await benchTranscription(true, [60]);
+  const http = await benchConcurrentHttp(20, 10);
   const conversion = await benchConvert();
   process.stdout.write(`${JSON.stringify({ conversion })}\n`);
-  const results = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, windowed, onePass, conversion };
+  const results = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, windowed, onePass, http, conversion };
   await mkdir('test-output', { recursive: true });
   await writeFile('test-output/bench.json', `${JSON.stringify(results, null, 2)}\n`);
   console.table([...windowed, ...onePass]);
+  console.table([http]);
+  console.table([conversion]);
 }
 
 await main();
