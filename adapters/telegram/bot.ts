@@ -69,7 +69,10 @@ export interface TelegramBot {
    * (resolving once the first getUpdates is under way) or calls setWebhook.
    */
   start(): Promise<void>;
-  /** Stops polling (webhook mode: stops taking updates), then waits for every job to reply. */
+  /**
+   * Stops polling (webhook mode: stops taking updates), then waits for every job to reply. Called
+   * while start() is under way, it lets start() launch nothing more (or stops what it launched).
+   */
   stop(): Promise<void>;
   /** Handles one update from the webhook; returns once its handlers have (transcriptions go on). */
   handleWebhook(update: Update): Promise<void>;
@@ -135,6 +138,7 @@ class TelegramTranscriptionBot implements TelegramBot {
   private firstPoll: (() => void) | undefined;
   private state: 'new' | 'running' | 'stopping' = 'new';
   private stopped: Promise<void> | undefined;
+  private starting: Promise<void> | undefined;
 
   constructor(options: TelegramBotOptions) {
     const { config } = options;
@@ -172,9 +176,15 @@ class TelegramTranscriptionBot implements TelegramBot {
     return this.state !== 'stopping';
   }
 
-  async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error('the Telegram bot was started already');
+  start(): Promise<void> {
+    if (this.state !== 'new') return Promise.reject(new Error('the Telegram bot was started already'));
     this.state = 'running';
+    this.starting = this.launch();
+    return this.starting;
+  }
+
+  /** start()'s work; it launches nothing more once stop() was called. */
+  private async launch(): Promise<void> {
     try {
       this.bot.botInfo = await this.bot.telegram.getMe();
     } catch (error) {
@@ -185,8 +195,9 @@ class TelegramTranscriptionBot implements TelegramBot {
     try {
       await this.bot.telegram.setMyCommands(BOT_COMMANDS.map((c) => ({ ...c })));
     } catch (error) {
-      this.log.warn({ err: this.loggable(error) }, 'setMyCommands failed; the bot works without its command menu');
+      this.log.warn({ error: this.loggable(error) }, 'setMyCommands failed; the bot works without its command menu');
     }
+    if (!this.accepting) return;
     const username = this.bot.botInfo.username;
     if (this.mode === 'webhook') {
       const url = webhookUrlFor(this.config.telegram.webhookUrl as string);
@@ -196,7 +207,7 @@ class TelegramTranscriptionBot implements TelegramBot {
     }
     const polling = new Promise<void>((resolve) => (this.firstPoll = resolve));
     this.polling = this.bot.launch({ allowedUpdates: ['message'] }).catch((error: unknown) => {
-      this.log.error({ err: this.loggable(error) }, 'telegram long polling stopped on an error');
+      this.log.error({ error: this.loggable(error) }, 'telegram long polling stopped on an error');
       throw error;
     });
     // start() resolves once polling runs (so that stop() can stop it) or fails if it never does.
@@ -208,9 +219,16 @@ class TelegramTranscriptionBot implements TelegramBot {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.state = 'stopping';
+      // A start() under way goes on until polling runs (or launches nothing more), so that
+      // what it started is stopped here rather than left running.
+      await this.starting?.catch(() => undefined);
       if (this.polling) {
-        this.bot.stop('stop');
-        await this.polling;
+        try {
+          this.bot.stop('stop');
+        } catch {
+          // Polling never started (start() failed): nothing to stop.
+        }
+        await this.polling.catch(() => undefined);
       }
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
       this.log.info('telegram bot stopped');
@@ -389,7 +407,7 @@ class TelegramTranscriptionBot implements TelegramBot {
     return this.send(job.chatId, job.messageId, queuedReply(ahead)).then(
       (message) => message.message_id,
       (error: unknown) => {
-        this.log.warn({ err: this.loggable(error), jobId: job.jobId }, 'could not send the queue placeholder');
+        this.log.warn({ error: this.loggable(error), jobId: job.jobId }, 'could not send the queue placeholder');
         return undefined;
       },
     );
@@ -401,7 +419,7 @@ class TelegramTranscriptionBot implements TelegramBot {
       await this.bot.telegram.editMessageText(chatId, messageId, undefined, text);
       return true;
     } catch (error) {
-      this.log.warn({ err: this.loggable(error), chatId, messageId }, 'could not edit the placeholder; sending the text instead');
+      this.log.warn({ error: this.loggable(error), chatId, messageId }, 'could not edit the placeholder; sending the text instead');
       return false;
     }
   }
@@ -426,7 +444,7 @@ class TelegramTranscriptionBot implements TelegramBot {
         try {
           await this.bot.telegram.sendChatAction(chatId, 'typing');
         } catch (error) {
-          this.log.debug({ err: this.loggable(error), chatId }, 'sendChatAction failed');
+          this.log.debug({ error: this.loggable(error), chatId }, 'sendChatAction failed');
         }
       });
     send();
@@ -456,14 +474,14 @@ class TelegramTranscriptionBot implements TelegramBot {
       try {
         await this.send(chatId, messageId, this.replyFor(error));
       } catch (replyError) {
-        this.log.error({ err: this.loggable(replyError), chatId, messageId }, 'could not send the error reply');
+        this.log.error({ error: this.loggable(replyError), chatId, messageId }, 'could not send the error reply');
       }
     });
   }
 
   /** User-caused errors (too long, too big, queue full…) at info, the rest as warnings or errors. */
   private logFailure(error: unknown, where: Where): void {
-    const context = { ...where, err: this.loggable(error) };
+    const context = { ...where, error: this.loggable(error) };
     if (error instanceof FileTooBigError) this.log.info(context, 'telegram file over the Bot API download limit');
     else if (error instanceof SttError && error.code !== 'internal') this.log.info({ ...context, code: error.code }, 'telegram job refused');
     else if (error instanceof DownloadError) this.log.warn(context, 'telegram file download failed');

@@ -238,6 +238,11 @@ export class FakeBotApi {
     return message;
   }
 
+  /** Resolves once every webhook delivery under way has been answered (and recorded). */
+  async deliveriesSettled(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
   /** The next `times` calls of `method` answer `fault` instead. */
   failNext(method: string, times: number, fault: Fault): void {
     this.faults.set(method, { fault, times });

@@ -1,0 +1,702 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Chat, Message, User } from 'telegraf/types';
+import {
+  BOT_COMMANDS,
+  DOCUMENT_AFTER_PARTS,
+  FILE_TOO_BIG_REPLY,
+  NOT_ALLOWED_REPLY,
+  SEND_AUDIO_REPLY,
+  TELEGRAM_WEBHOOK_PATH,
+  TRANSCRIBE_USAGE_REPLY,
+  WEBHOOK_SECRET_HEADER,
+  createTelegramBot,
+  helpReply,
+  mountTelegramWebhook,
+  statusReply,
+  type RetryOptions,
+  type TelegramBot,
+} from '../../adapters/telegram.js';
+import { NO_SPEECH_REPLY, TELEGRAM_MESSAGE_LIMIT, errorReply, queuedReply } from '../../adapters/shared.js';
+import type { Core } from '../../src/core/create-transcriber.js';
+import { resolveFfmpegPath } from '../../src/core/decode.js';
+import { SttError } from '../../src/core/errors.js';
+import { Metrics } from '../../src/core/metrics.js';
+import type { AudioInput, TranscribeOptions, Transcriber, Transcript } from '../../src/core/types.js';
+import { buildApp } from '../../src/http/app.js';
+import { createLogger } from '../../src/logger.js';
+import { speech } from '../support/audio.js';
+import { testConfig, testCore } from '../support/core.js';
+import { FakeBotApi, type MessageContent, type RecordedCall } from '../fakes/telegram-bot-api.js';
+
+// A token shaped like a real one (bot id : 35 characters); its secret part may never leak.
+const TOKEN = '7712345678:AAGx9vQm8TtWkY2pLsN0aHc7dEfJxUuBiO5';
+const TOKEN_SECRET = TOKEN.split(':')[1];
+
+const LAN: User = { id: 5001, is_bot: false, first_name: 'Lan', language_code: 'vi' };
+const MINH: User = { id: 5002, is_bot: false, first_name: 'Minh' };
+const PRIVATE: Chat.PrivateChat = { id: LAN.id, type: 'private', first_name: 'Lan' };
+const PRIVATE_MINH: Chat.PrivateChat = { id: MINH.id, type: 'private', first_name: 'Minh' };
+const GROUP: Chat.SupergroupChat = { id: -1001234567890, type: 'supergroup', title: 'Nhóm tiếng Việt' };
+
+const PHRASES = ['xin chào các bạn', 'tôi là người việt nam', 'hôm nay trời đẹp quá', 'cảm ơn rất nhiều'] as const;
+type Phrase = (typeof PHRASES)[number];
+
+interface Harness {
+  fake: FakeBotApi;
+  bot: TelegramBot;
+  logs: string[];
+  /** Every wait the retry layer asked for, in ms. */
+  retryWaits: number[];
+  app?: Awaited<ReturnType<typeof buildApp>>;
+  after?: () => Promise<void>;
+}
+
+interface StartOptions {
+  transcriber?: Transcriber;
+  fetch?: typeof fetch;
+  /** Webhook mode: the service's HTTP app takes Telegram's calls. */
+  webhook?: boolean;
+  /** Leave the bot unstarted. */
+  noStart?: boolean;
+  /** Runs once the bot has stopped (to close what the test built for it). */
+  after?: () => Promise<void>;
+}
+
+/** The shared cores: `core` as configured by default, `narrow` with one running job and one waiting. */
+let core: Core;
+let narrow: Core;
+const voice = {} as Record<Phrase, Buffer>;
+const running: Harness[] = [];
+/** Held jobs to let go before the bots stop (stop waits for every job). */
+const holds: (() => void)[] = [];
+
+/** A fake Bot API and a started bot on it; `env` is laid over the test config. */
+async function startBot(env: Record<string, string> = {}, options: StartOptions = {}): Promise<Harness> {
+  const fake = await FakeBotApi.start({ token: TOKEN });
+  const logs: string[] = [];
+  // No secrets handed to the logger: whatever keeps the token out of the logs is the adapter's.
+  const logger = createLogger({ level: 'trace' }, { write: (line: string) => void logs.push(line) });
+  const port = options.webhook ? await freePort() : 0;
+  const config = testConfig({
+    TELEGRAM_BOT_TOKEN: TOKEN,
+    TELEGRAM_API_ROOT: fake.url,
+    ...(options.webhook ? { TELEGRAM_WEBHOOK_URL: `http://127.0.0.1:${port}` } : {}),
+    ...env,
+  });
+  const retryWaits: number[] = [];
+  const retry: Partial<RetryOptions> = {
+    // 5xx backoff kept short; a 429's retry_after is waited in full, as Telegram asks.
+    baseDelayMs: 10,
+    maxDelayMs: 40,
+    wait: (ms) => {
+      retryWaits.push(ms);
+      return new Promise((resolve) => setTimeout(resolve, ms));
+    },
+  };
+  const transcriber = options.transcriber ?? core.transcriber;
+  let bot: TelegramBot;
+  try {
+    bot = createTelegramBot({ config, transcriber, logger, retry, fetch: options.fetch });
+  } catch (error) {
+    await fake.close();
+    throw error;
+  }
+  const harness: Harness = { fake, bot, logs, retryWaits, after: options.after };
+  running.push(harness);
+  if (options.webhook) {
+    const app = await buildApp({ config, transcriber, logger, metrics: new Metrics({ defaultMetrics: false }) });
+    harness.app = app;
+    expect(mountTelegramWebhook(app, bot)).toBe(true);
+    await app.listen({ port, host: '127.0.0.1' });
+  }
+  if (!options.noStart) await bot.start();
+  return harness;
+}
+
+/** A port free now, for a server whose URL must be known before it listens. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+type MediaKind = 'voice' | 'audio' | 'video_note' | 'document';
+
+/** A user sends audio: the file is stored in the fake and the message refers to it as Telegram's would. */
+function sendMedia(
+  fake: FakeBotApi,
+  chat: Chat,
+  from: User,
+  kind: MediaKind,
+  data: Buffer | undefined,
+  extra: { size?: number; durationSec?: number; fileName?: string; mimeType?: string } = {},
+): Message {
+  const folder = { voice: 'voice', audio: 'music', video_note: 'video_notes', document: 'documents' }[kind];
+  const ext = extra.fileName ? path.extname(extra.fileName).slice(1) : { voice: 'oga', audio: 'mp3', video_note: 'mp4', document: 'dat' }[kind];
+  const ref = fake.addFile(data, { size: extra.size, folder, ext });
+  const duration = extra.durationSec ?? 3;
+  const media: Record<MediaKind, MessageContent> = {
+    voice: { voice: { ...ref, duration, mime_type: 'audio/ogg' } },
+    audio: { audio: { ...ref, duration, mime_type: extra.mimeType ?? 'audio/mpeg', file_name: extra.fileName ?? 'ghi-am.mp3' } },
+    video_note: { video_note: { ...ref, length: 240, duration } },
+    document: { document: { ...ref, mime_type: extra.mimeType, file_name: extra.fileName } },
+  };
+  return fake.sendUserMessage(chat, from, media[kind]);
+}
+
+const replyTarget = (call: RecordedCall): number | undefined => {
+  const reply = call.params.reply_parameters;
+  return typeof reply === 'object' && reply !== null && 'message_id' in reply ? Number(reply.message_id) : undefined;
+};
+
+const isReply = (chat: Chat, message: Message) => (call: RecordedCall): boolean =>
+  call.method === 'sendMessage' && call.status === 200 && call.params.chat_id === chat.id && replyTarget(call) === message.message_id;
+
+/** Waits for the bot's first reply to `message` (as sent, before any edit). */
+function replyTo(fake: FakeBotApi, chat: Chat, message: Message, timeoutMs = 8_000): Promise<RecordedCall> {
+  return fake.waitFor(isReply(chat, message), timeoutMs);
+}
+
+/** The replies to `message` as the user sees them now: each sent text, or its last edit. */
+function repliesTo(fake: FakeBotApi, chat: Chat, message: Message): string[] {
+  return fake.calls.filter(isReply(chat, message)).map((sent) => {
+    const id = (sent.result as Message.TextMessage).message_id;
+    const edits = fake.calls.filter((c) => c.method === 'editMessageText' && c.status === 200 && c.params.chat_id === chat.id && c.params.message_id === id);
+    return String((edits.at(-1) ?? sent).params.text);
+  });
+}
+
+/** Every successful sendMessage to `chat`, in order: [reply target, text]. */
+function sentIn(fake: FakeBotApi, chat: Chat): [number | undefined, string][] {
+  return fake.calls.filter((c) => c.method === 'sendMessage' && c.status === 200 && c.params.chat_id === chat.id).map((c) => [replyTarget(c), String(c.params.text)]);
+}
+
+/** Whether `text` is the "… ahead of you" placeholder. */
+function isPlaceholder(text: string): boolean {
+  const ahead = /\d+/.exec(text)?.[0];
+  return ahead !== undefined && text === queuedReply(Number(ahead));
+}
+
+/**
+ * What the bot delivered to `chat`, in order: each reply's final text as it went out (a message,
+ * or the edit of a placeholder), with the message it answers; placeholders themselves left out.
+ */
+function deliveredIn(fake: FakeBotApi, chat: Chat): [number | undefined, string][] {
+  const targets = new Map<number, number | undefined>();
+  const out: [number | undefined, string][] = [];
+  for (const call of fake.calls) {
+    if (call.status !== 200 || call.params.chat_id !== chat.id) continue;
+    const text = String(call.params.text);
+    if (call.method === 'sendMessage') {
+      targets.set((call.result as Message.TextMessage).message_id, replyTarget(call));
+      if (!isPlaceholder(text)) out.push([replyTarget(call), text]);
+    } else if (call.method === 'editMessageText') {
+      out.push([targets.get(Number(call.params.message_id)), text]);
+    }
+  }
+  return out;
+}
+
+/** Stops the bot, which waits for every job to have replied: what was sent is then final. */
+async function settle(harness: Harness): Promise<void> {
+  await harness.bot.stop();
+}
+
+function assertNoTokenLeak({ fake, logs }: Harness): void {
+  const logText = logs.join('');
+  const sent = JSON.stringify(fake.calls.map((c) => [c.params, Object.values(c.files).map((f) => [f.filename, f.data.toString('utf8')])]));
+  for (const piece of [TOKEN, TOKEN_SECRET]) {
+    expect(logText).not.toContain(piece);
+    expect(sent).not.toContain(piece);
+  }
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+}
+
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** A job the core refused, and the voice note whose audio it was. */
+interface Refusal {
+  error: SttError;
+  phrase: Phrase | undefined;
+}
+
+/** Which of the test phrases this downloaded audio is. */
+function phraseOf(input: AudioInput): Phrase | undefined {
+  return input.kind === 'buffer' ? PHRASES.find((p) => Buffer.from(input.data).equals(voice[p])) : undefined;
+}
+
+/**
+ * The narrow core's transcriber, except that the first job, once transcribed, goes on holding
+ * the queue's one running slot until released, as a long recording would. `refused` resolves on
+ * the first job the core refuses.
+ */
+function holdFirstJob(target: Core): { transcriber: Transcriber; holding: Promise<void>; release: () => void; refused: Promise<Refusal> } {
+  const holding = deferred();
+  const released = deferred();
+  const refused = deferred<Refusal>();
+  holds.push(() => released.resolve());
+  let first = true;
+  const transcriber: Transcriber = {
+    status: () => target.transcriber.status(),
+    async transcribe(input: AudioInput, options?: TranscribeOptions): Promise<Transcript> {
+      const isFirst = first;
+      first = false;
+      try {
+        const transcript = await target.transcriber.transcribe(input, options);
+        if (!isFirst) return transcript;
+        const ticket = target.queue.admit();
+        try {
+          await ticket.run(
+            async () => {
+              holding.resolve();
+              await released.promise;
+            },
+            { durationSec: transcript.duration },
+          );
+        } finally {
+          ticket.release();
+        }
+        return transcript;
+      } catch (error) {
+        if (error instanceof SttError) refused.resolve({ error, phrase: phraseOf(input) });
+        throw error;
+      }
+    },
+  };
+  return { transcriber, holding: holding.promise, release: () => released.resolve(), refused: refused.promise };
+}
+
+/** A Telegram video note: square H.264 video with AAC sound in MP4, as the apps record them. */
+async function videoNote(wav: Buffer): Promise<Buffer> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'stt-videonote-'));
+  const out = path.join(dir, 'note.mp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const args = ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=teal:s=240x240:r=10', '-i', 'pipe:0'];
+      args.push('-map', '0:v', '-map', '1:a', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest', '-f', 'mp4', out);
+      const child = spawn(resolveFfmpegPath(process.env.FFMPEG_PATH), args);
+      const err: Buffer[] = [];
+      child.stderr.on('data', (c: Buffer) => err.push(c));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg ${code}: ${Buffer.concat(err)}`))));
+      child.stdin.end(wav);
+    });
+    return await readFile(out);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+beforeAll(async () => {
+  const [main, small, ...encoded] = await Promise.all([
+    testCore(),
+    testCore({ QUEUE_MAX_PENDING: '1', QUEUE_CONCURRENCY: '1' }),
+    ...PHRASES.map((p) => speech(p, 'ogg-opus')),
+  ]);
+  core = main.core;
+  narrow = small.core;
+  PHRASES.forEach((p, i) => (voice[p] = encoded[i]));
+});
+
+afterEach(async () => {
+  for (const release of holds.splice(0)) release();
+  for (const harness of running.splice(0)) {
+    await harness.bot.stop();
+    await harness.app?.close();
+    await harness.after?.();
+    await harness.fake.close();
+    assertNoTokenLeak(harness);
+  }
+});
+
+afterAll(async () => {
+  await core?.close();
+  await narrow?.close();
+});
+
+describe('Telegram bot (telegraf) against a fake Bot API', () => {
+  it('answers a private voice note (OGG/Opus) with its exact transcript as a reply, typing while it works', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    expect(fake.callsOf('getMe')).toHaveLength(1);
+    // The command menu: BOT_COMMANDS as they are, /help and /status among them.
+    expect(fake.commands).toEqual(BOT_COMMANDS.map((c) => ({ ...c })));
+    expect(fake.commands).toEqual(expect.arrayContaining([expect.objectContaining({ command: 'help' }), expect.objectContaining({ command: 'status' })]));
+    // Long polling, for messages only.
+    const poll = await fake.waitFor((c) => c.method === 'getUpdates');
+    expect(poll.params).toMatchObject({ allowed_updates: ['message'], timeout: 50 });
+
+    const message = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn']);
+    const reply = await replyTo(fake, PRIVATE, message);
+    expect(reply.params).toMatchObject({ chat_id: PRIVATE.id, text: 'xin chào các bạn', reply_parameters: { message_id: message.message_id } });
+    const typing = fake.callsOf('sendChatAction').find((c) => c.params.chat_id === PRIVATE.id && c.params.action === 'typing');
+    expect(typing?.seq).toBeLessThan(reply.seq);
+    expect(fake.downloads).toEqual([{ filePath: expect.stringMatching(/^voice\//), status: 200 }]);
+    await settle(h);
+    expect(sentIn(fake, PRIVATE)).toEqual([[message.message_id, 'xin chào các bạn']]);
+  });
+
+  it('answers /start and /help with the help text, and a private message without audio with the hint', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    const start = fake.sendUserMessage(PRIVATE, LAN, { text: '/start' });
+    const help = fake.sendUserMessage(PRIVATE, LAN, { text: '/help' });
+    const hello = fake.sendUserMessage(PRIVATE, LAN, { text: 'xin chào' });
+    await Promise.all([start, help, hello].map((m) => replyTo(fake, PRIVATE, m)));
+    await settle(h);
+    const text = helpReply({ maxDurationSec: 300, maxFileMb: 25, groupMode: 'auto' });
+    expect(repliesTo(fake, PRIVATE, start)).toEqual([text]);
+    expect(repliesTo(fake, PRIVATE, help)).toEqual([text]);
+    expect(repliesTo(fake, PRIVATE, hello)).toEqual([SEND_AUDIO_REPLY]);
+  });
+
+  it('transcribes a group voice note by itself (TELEGRAM_GROUP_MODE=auto) and leaves plain text alone', async () => {
+    const h = await startBot({ TELEGRAM_GROUP_MODE: 'auto' });
+    const { fake } = h;
+    const chatter = fake.sendUserMessage(GROUP, MINH, { text: 'chào cả nhà' });
+    const message = sendMedia(fake, GROUP, LAN, 'voice', voice['tôi là người việt nam']);
+    await replyTo(fake, GROUP, message);
+    await settle(h);
+    expect(sentIn(fake, GROUP)).toEqual([[message.message_id, 'tôi là người việt nam']]);
+    expect(repliesTo(fake, GROUP, chatter)).toEqual([]);
+  });
+
+  it('in on-demand mode transcribes a group voice note only for a /transcribe that replies to it, answering the voice note', async () => {
+    const h = await startBot({ TELEGRAM_GROUP_MODE: 'on-demand' });
+    const { fake } = h;
+    const message = sendMedia(fake, GROUP, LAN, 'voice', voice['hôm nay trời đẹp quá']);
+    // A /transcribe that replies to nothing gets the usage hint; it also shows the voice note was seen and left alone.
+    const bare = fake.sendUserMessage(GROUP, MINH, { text: '/transcribe' });
+    await replyTo(fake, GROUP, bare);
+    expect(fake.callsOf('getFile')).toEqual([]);
+    expect(repliesTo(fake, GROUP, message)).toEqual([]);
+
+    const command = fake.sendUserMessage(GROUP, MINH, { text: `/transcribe@${fake.me.username}`, reply_to_message: message });
+    const reply = await replyTo(fake, GROUP, message);
+    expect(reply.params).toMatchObject({ chat_id: GROUP.id, text: 'hôm nay trời đẹp quá' });
+    await settle(h);
+    expect(sentIn(fake, GROUP)).toEqual([
+      [bare.message_id, TRANSCRIBE_USAGE_REPLY],
+      [message.message_id, 'hôm nay trời đẹp quá'],
+    ]);
+    expect(repliesTo(fake, GROUP, command)).toEqual([]);
+  });
+
+  it('transcribes an MP3 audio file, a video note (H.264/AAC MP4) and an audio document', async () => {
+    const [mp3, mp4, wav] = await Promise.all([
+      speech('cảm ơn rất nhiều', 'mp3-44k-stereo'),
+      speech('xin chào các bạn').then(videoNote),
+      speech('tôi là người việt nam', 'wav-8k'),
+    ]);
+    const h = await startBot();
+    const { fake } = h;
+    const audio = sendMedia(fake, PRIVATE, LAN, 'audio', mp3, { fileName: 'loi-cam-on.mp3' });
+    const note = sendMedia(fake, PRIVATE, LAN, 'video_note', mp4);
+    const document = sendMedia(fake, PRIVATE, LAN, 'document', wav, { mimeType: 'audio/x-wav', fileName: 'ghi-am.wav' });
+    await Promise.all([audio, note, document].map((m) => replyTo(fake, PRIVATE, m)));
+    await settle(h);
+    expect(repliesTo(fake, PRIVATE, audio)).toEqual(['cảm ơn rất nhiều']);
+    expect(repliesTo(fake, PRIVATE, note)).toEqual(['xin chào các bạn']);
+    expect(repliesTo(fake, PRIVATE, document)).toEqual(['tôi là người việt nam']);
+  });
+
+  it('explains the Bot API 20 MB limit when getFile answers "file is too big"', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    // Known to the fake only by its size: 21 MB, under MAX_UPLOAD_MB (25) but over the Bot API's 20 MB.
+    const message = sendMedia(fake, PRIVATE, LAN, 'audio', undefined, { size: 21 * 1024 * 1024, durationSec: 200 });
+    await replyTo(fake, PRIVATE, message);
+    await settle(h);
+    expect(repliesTo(fake, PRIVATE, message)).toEqual([FILE_TOO_BIG_REPLY]);
+    expect(FILE_TOO_BIG_REPLY).toContain('TELEGRAM_API_ROOT');
+    expect(fake.callsOf('getFile').map((c) => [c.status, c.description])).toEqual([[400, 'Bad Request: file is too big']]);
+    expect(fake.downloads).toEqual([]);
+  });
+
+  it('refuses a file whose declared size is over MAX_UPLOAD_MB without fetching it', async () => {
+    const h = await startBot({ MAX_UPLOAD_MB: '1' });
+    const { fake } = h;
+    const message = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn'], { size: 5 * 1024 * 1024 });
+    await replyTo(fake, PRIVATE, message);
+    await settle(h);
+    const expected = errorReply(new SttError('payload_too_large', 'The file is larger than the 1 MB limit.'));
+    expect(expected).toBe('⚠️ The file is larger than the 1 MB limit.');
+    expect(repliesTo(fake, PRIVATE, message)).toEqual([expected]);
+    expect(fake.callsOf('getFile')).toEqual([]);
+    expect(fake.downloads).toEqual([]);
+  });
+
+  it('rides out a 429 burst and 5xx answers: retry_after honoured, the transcript sent exactly once, polling goes on', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    const firstPoll = await fake.waitFor((c) => c.method === 'getUpdates');
+    fake.failNext('getUpdates', 1, { status: 502 });
+    fake.failNext('getFile', 1, { status: 503 });
+    fake.failNext('sendMessage', 2, { status: 429, retryAfter: 1 });
+
+    const first = sendMedia(fake, PRIVATE, LAN, 'voice', voice['cảm ơn rất nhiều']);
+    const reply = await replyTo(fake, PRIVATE, first);
+    expect(reply.params.text).toBe('cảm ơn rất nhiều');
+    const attempts = fake.callsOf('sendMessage');
+    expect(attempts.map((c) => [c.status, c.params.text, replyTarget(c)])).toEqual([
+      [429, 'cảm ơn rất nhiều', first.message_id],
+      [429, 'cảm ơn rất nhiều', first.message_id],
+      [200, 'cảm ơn rất nhiều', first.message_id],
+    ]);
+    expect(fake.callsOf('getFile').map((c) => c.status)).toEqual([503, 200]);
+    // retry_after waited in full; the 5xx after the short test backoff.
+    expect(h.retryWaits).toEqual([10, 1_000, 1_000]);
+
+    // getUpdates answered 502 after delivering the first update; telegraf polls again (after its
+    // own 5 s pause), confirming it, and the next voice note is answered too.
+    const second = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn']);
+    await replyTo(fake, PRIVATE, second, 12_000);
+    await settle(h);
+    const polls = fake.callsOf('getUpdates').filter((c) => c.seq > firstPoll.seq);
+    expect(polls[0].status).toBe(502);
+    // The poll after the 502 asks again from past the first update: it is neither lost nor delivered twice.
+    expect(polls[1].params.offset).toBe(polls[0].params.offset);
+    expect(Number(polls[0].params.offset)).toBeGreaterThan(Number(firstPoll.params.offset ?? 0));
+    expect(sentIn(fake, PRIVATE)).toEqual([
+      [first.message_id, 'cảm ơn rất nhiều'],
+      [second.message_id, 'xin chào các bạn'],
+    ]);
+    expect(h.logs.some((l) => l.includes('telegram api call failed, retrying'))).toBe(true);
+    expect(h.logs.some((l) => l.includes('long polling stopped on an error'))).toBe(false);
+  });
+
+  it('refuses a job when the queue is full (queue_full reply) and answers the others exactly', async () => {
+    // One job runs and one may wait (QUEUE_CONCURRENCY=1, QUEUE_MAX_PENDING=1).
+    const held = holdFirstJob(narrow);
+    const h = await startBot({}, { transcriber: held.transcriber });
+    const { fake } = h;
+    const first = sendMedia(fake, PRIVATE_MINH, MINH, 'voice', voice['xin chào các bạn']);
+    await held.holding;
+    // While it runs, two voice notes at once: one takes the waiting place, the other finds the queue full.
+    const both = (['tôi là người việt nam', 'hôm nay trời đẹp quá'] as const).map((p) => ({ phrase: p, message: sendMedia(fake, PRIVATE, LAN, 'voice', voice[p]) }));
+    const refusal = await held.refused;
+    expect(refusal.error.code).toBe('queue_full');
+    const refused = both.find((b) => b.phrase === refusal.phrase);
+    const waited = both.find((b) => b.phrase !== refusal.phrase);
+    if (!refused || !waited) throw new Error(`the refused job was not one of the two voice notes: ${refusal.phrase}`);
+    held.release();
+    await settle(h);
+    expect(repliesTo(fake, PRIVATE_MINH, first)).toEqual(['xin chào các bạn']);
+    expect(repliesTo(fake, PRIVATE, refused.message)).toEqual([errorReply(new SttError('queue_full'))]);
+    // The one that waited shows its transcript (its "ahead of you" placeholder edited).
+    expect(repliesTo(fake, PRIVATE, waited.message)).toEqual([waited.phrase]);
+  });
+
+  it('answers from outside TELEGRAM_ALLOWED_CHAT_IDS with the refusal only, and serves the allowed chat', async () => {
+    const h = await startBot({ TELEGRAM_ALLOWED_CHAT_IDS: String(PRIVATE.id) });
+    const { fake } = h;
+    const outside = sendMedia(fake, PRIVATE_MINH, MINH, 'voice', voice['cảm ơn rất nhiều']);
+    const inside = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn']);
+    await Promise.all([replyTo(fake, PRIVATE_MINH, outside), replyTo(fake, PRIVATE, inside)]);
+    await settle(h);
+    expect(repliesTo(fake, PRIVATE_MINH, outside)).toEqual([NOT_ALLOWED_REPLY]);
+    expect(repliesTo(fake, PRIVATE, inside)).toEqual(['xin chào các bạn']);
+    // Nothing was fetched or transcribed for the chat outside the list.
+    const outsideFile = (outside as Message.VoiceMessage).voice.file_id;
+    expect(fake.callsOf('getFile').map((c) => c.params.file_id)).toEqual([(inside as Message.VoiceMessage).voice.file_id]);
+    expect(fake.callsOf('getFile').some((c) => c.params.file_id === outsideFile)).toBe(false);
+    expect(fake.callsOf('sendChatAction').filter((c) => c.params.chat_id === PRIVATE_MINH.id)).toEqual([]);
+    expect(fake.downloads).toHaveLength(1);
+  });
+
+  it('splits a long transcript on word boundaries under 4096 characters, and sends it whole as a .txt past DOCUMENT_AFTER_PARTS', async () => {
+    const words = ['xin', 'chào', 'các', 'bạn', 'tôi', 'là', 'người', 'việt', 'nam', 'hôm', 'nay', 'trời', 'đẹp', 'quá', 'cảm', 'ơn', 'rất', 'nhiều'];
+    let text = '';
+    for (let i = 0; text.length <= DOCUMENT_AFTER_PARTS * TELEGRAM_MESSAGE_LIMIT; i++) text += (text ? ' ' : '') + words[i % words.length];
+    const wav = await speech(text, 'wav', { toneMs: 30, gapMs: 15, padMs: 100 });
+    // Over 9 minutes of speech: a core (and a bot) that take that much.
+    const long = await testCore({ MAX_DURATION_SEC: '900' });
+    const h = await startBot({ MAX_DURATION_SEC: '900' }, { transcriber: long.core.transcriber, after: () => long.core.close() });
+    const { fake } = h;
+    const message = sendMedia(fake, PRIVATE, LAN, 'document', wav, { mimeType: 'audio/wav', fileName: 'bai-giang.wav' });
+    const document = await fake.waitFor((c) => c.method === 'sendDocument' && c.status === 200, 20_000);
+    await settle(h);
+    const parts = repliesTo(fake, PRIVATE, message);
+    expect(parts.length).toBeGreaterThan(DOCUMENT_AFTER_PARTS);
+    for (const part of parts) {
+      expect(part.length).toBeLessThanOrEqual(TELEGRAM_MESSAGE_LIMIT);
+      expect(part).toBe(part.trim());
+    }
+    // No word cut or repeated: the parts joined with spaces give the text back.
+    expect(parts.join(' ')).toBe(text);
+    expect(document.params).toMatchObject({ chat_id: PRIVATE.id, reply_parameters: { message_id: message.message_id } });
+    expect(document.files.document.filename).toMatch(/\.txt$/);
+    expect(document.files.document.data.toString('utf8').trim()).toBe(text);
+    const lastPart = fake.calls.filter(isReply(PRIVATE, message)).at(-1);
+    expect(document.seq).toBeGreaterThan(lastPart?.seq ?? Infinity);
+  });
+
+  it('shows a "… ahead of you" placeholder while a job waits, then edits it into the exact transcript', async () => {
+    const held = holdFirstJob(narrow);
+    const h = await startBot({}, { transcriber: held.transcriber });
+    const { fake } = h;
+    const first = sendMedia(fake, PRIVATE_MINH, MINH, 'voice', voice['cảm ơn rất nhiều']);
+    await held.holding;
+    const waiting = sendMedia(fake, PRIVATE, LAN, 'voice', voice['hôm nay trời đẹp quá']);
+    const placeholder = await replyTo(fake, PRIVATE, waiting);
+    expect(placeholder.params.text).toBe(queuedReply(1));
+    held.release();
+    const placeholderId = (placeholder.result as Message.TextMessage).message_id;
+    const edit = await fake.waitFor((c) => c.method === 'editMessageText' && c.status === 200);
+    expect(edit.params).toMatchObject({ chat_id: PRIVATE.id, message_id: placeholderId, text: 'hôm nay trời đẹp quá' });
+    await settle(h);
+    expect(repliesTo(fake, PRIVATE, waiting)).toEqual(['hôm nay trời đẹp quá']);
+    expect(sentIn(fake, PRIVATE)).toEqual([[waiting.message_id, queuedReply(1)]]);
+    expect(repliesTo(fake, PRIVATE_MINH, first)).toEqual(['cảm ơn rất nhiều']);
+  });
+
+  it('answers silence with the no-speech reply', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    const silence = await speech('', 'ogg-opus', { padMs: 600 });
+    const message = sendMedia(fake, PRIVATE, LAN, 'voice', silence, { durationSec: 1 });
+    await replyTo(fake, PRIVATE, message);
+    await settle(h);
+    expect(repliesTo(fake, PRIVATE, message)).toEqual([NO_SPEECH_REPLY]);
+  });
+
+  it('answers three voice notes sent at once in their order of arrival, even when the first finishes last', async () => {
+    const finished = new Map<string, Deferred<void>>(PHRASES.map((p) => [p, deferred()]));
+    const transcriber: Transcriber = {
+      status: () => core.transcriber.status(),
+      async transcribe(input, options) {
+        const transcript = await core.transcriber.transcribe(input, options);
+        const phrase = phraseOf(input);
+        // The first voice note's transcript is held back until the two after it are done.
+        if (phrase === 'xin chào các bạn') await Promise.all([finished.get('tôi là người việt nam')?.promise, finished.get('hôm nay trời đẹp quá')?.promise]);
+        if (phrase) finished.get(phrase)?.resolve();
+        return transcript;
+      },
+    };
+    const h = await startBot({}, { transcriber });
+    const { fake } = h;
+    const sent = (['xin chào các bạn', 'tôi là người việt nam', 'hôm nay trời đẹp quá'] as const).map((p) => sendMedia(fake, PRIVATE, LAN, 'voice', voice[p]));
+    await replyTo(fake, PRIVATE, sent[2]);
+    await settle(h);
+    // A job that waited behind another may have shown a placeholder first: what counts is what it became.
+    expect(deliveredIn(fake, PRIVATE)).toEqual([
+      [sent[0].message_id, 'xin chào các bạn'],
+      [sent[1].message_id, 'tôi là người việt nam'],
+      [sent[2].message_id, 'hôm nay trời đẹp quá'],
+    ]);
+  });
+
+  it('keeps polling while a job runs: /status is answered while a transcription is held', async () => {
+    const held = holdFirstJob(narrow);
+    const h = await startBot({}, { transcriber: held.transcriber });
+    const { fake } = h;
+    const message = sendMedia(fake, PRIVATE, LAN, 'voice', voice['tôi là người việt nam']);
+    await held.holding;
+    const status = fake.sendUserMessage(PRIVATE, LAN, { text: '/status' });
+    const answer = await replyTo(fake, PRIVATE, status);
+    expect(answer.params.text).toBe(statusReply({ ...narrow.transcriber.status(), queued: 0, running: 1 }));
+    expect(repliesTo(fake, PRIVATE, message)).toEqual([]);
+    held.release();
+    await replyTo(fake, PRIVATE, message);
+    await settle(h);
+    expect(sentIn(fake, PRIVATE)).toEqual([
+      [status.message_id, answer.params.text],
+      [message.message_id, 'tôi là người việt nam'],
+    ]);
+  });
+
+  it('in webhook mode takes updates on the service app with the secret token, refuses a wrong one with 401, and replies', async () => {
+    const h = await startBot({}, { webhook: true });
+    const { fake, bot, app } = h;
+    expect(bot.mode).toBe('webhook');
+    const url = new URL(TELEGRAM_WEBHOOK_PATH, `http://127.0.0.1:${(app?.server.address() as net.AddressInfo).port}`).toString();
+    const setWebhook = fake.callsOf('setWebhook');
+    expect(setWebhook.map((c) => c.params)).toEqual([expect.objectContaining({ url, secret_token: bot.webhookSecret, allowed_updates: ['message'] })]);
+    expect(bot.webhookSecret).not.toContain(TOKEN_SECRET);
+
+    const stray = { update_id: 1, message: { message_id: 999, date: 0, chat: PRIVATE, from: LAN, text: '/help', entities: [{ type: 'bot_command', offset: 0, length: 5 }] } };
+    const wrongSecrets: Record<string, string>[] = [{ [WEBHOOK_SECRET_HEADER]: 'sai-bi-mat' }, { [WEBHOOK_SECRET_HEADER]: `${bot.webhookSecret}x` }, {}];
+    for (const headers of wrongSecrets) {
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(stray) });
+      expect(response.status).toBe(401);
+    }
+
+    const message = sendMedia(fake, PRIVATE, LAN, 'voice', voice['hôm nay trời đẹp quá']);
+    await replyTo(fake, PRIVATE, message);
+    await settle(h);
+    expect(sentIn(fake, PRIVATE)).toEqual([[message.message_id, 'hôm nay trời đẹp quá']]);
+    await fake.deliveriesSettled();
+    expect(fake.webhookDeliveries).toEqual([{ updateId: expect.any(Number), status: 200 }]);
+    expect(fake.callsOf('getUpdates')).toEqual([]);
+  });
+
+  it.each(['getMe', 'deleteWebhook'])('stops for good when stop() comes while start() waits on %s', async (method) => {
+    const h = await startBot({}, { noStart: true });
+    const { fake, bot } = h;
+    const starting = bot.start();
+    await fake.waitFor((c) => c.method === method);
+    // Both settle (stop() used to fail with "Bot is not running!" here, or to return while
+    // start() went on to launch polling that nothing would stop).
+    await Promise.all([starting, bot.stop()]);
+    const methods = fake.calls.map((c) => c.method);
+    if (method === 'getMe') {
+      expect(methods).not.toContain('deleteWebhook');
+      expect(methods).not.toContain('getUpdates');
+    } else {
+      // Polling had started: stop() ended it (telegraf confirms the offset with a last, short getUpdates).
+      expect(fake.callsOf('getUpdates').at(-1)?.params).toMatchObject({ limit: 1 });
+    }
+  });
+
+  it('never writes the token: a failed download and a fetch error quoting the file URL are logged and answered without it', async () => {
+    const urls: string[] = [];
+    // The first download fails as node-fetch would, quoting the URL (which holds the token).
+    const leakyFetch: typeof fetch = async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      urls.push(url);
+      if (urls.length === 1) throw new TypeError(`request to ${url} failed, reason: socket hang up`);
+      return fetch(input, init);
+    };
+    const h = await startBot({}, { fetch: leakyFetch });
+    const { fake, logs } = h;
+    const thrown = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn']);
+    await replyTo(fake, PRIVATE, thrown);
+    fake.failDownloads(1, 500);
+    const failed = sendMedia(fake, PRIVATE, LAN, 'voice', voice['cảm ơn rất nhiều']);
+    await replyTo(fake, PRIVATE, failed);
+    const ok = sendMedia(fake, PRIVATE, LAN, 'voice', voice['tôi là người việt nam']);
+    await replyTo(fake, PRIVATE, ok);
+    await settle(h);
+    const brief = errorReply(new Error('download failed'));
+    expect(sentIn(fake, PRIVATE)).toEqual([
+      [thrown.message_id, brief],
+      [failed.message_id, brief],
+      [ok.message_id, 'tôi là người việt nam'],
+    ]);
+    // The token was in play (the file URLs hold it) ...
+    expect(urls).toHaveLength(3);
+    for (const url of urls) expect(url).toContain(TOKEN);
+    // ... and the failures were logged with their context, without it (assertNoTokenLeak checks every line).
+    const failures = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'telegram file download failed');
+    expect(failures).toEqual([
+      expect.objectContaining({ chatId: PRIVATE.id, messageId: thrown.message_id, error: expect.objectContaining({ type: 'DownloadError' }) }),
+      expect.objectContaining({ chatId: PRIVATE.id, messageId: failed.message_id, error: expect.objectContaining({ type: 'DownloadError' }) }),
+    ]);
+    assertNoTokenLeak(h);
+  });
+});
