@@ -94,7 +94,28 @@ export async function startService(env: NodeJS.ProcessEnv, options: ServiceOptio
 }
 
 async function run(): Promise<void> {
-  let service: Service;
+  let service: Service | undefined;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (!service) {
+      // Still starting (perhaps fetching the model, which resumes next time): nothing was
+      // accepted yet, so there is nothing to finish.
+      process.stderr.write(`viet-stt: ${signal} before the service had started; exiting\n`);
+      process.exit(0);
+    }
+    const running = service;
+    running.app.log.info({ signal }, 'signal received');
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        running.app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  // Installed first, so that docker stop or Ctrl+C during the first start's model download ends
+  // the process at once; a second signal falls back to Node's default and ends it regardless.
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
   try {
     service = await startService(process.env);
   } catch (error) {
@@ -102,18 +123,6 @@ async function run(): Promise<void> {
     process.stderr.write(`viet-stt could not start: ${message}\n`);
     process.exit(1);
   }
-  const stop = (signal: NodeJS.Signals): void => {
-    service.app.log.info({ signal }, 'signal received');
-    service.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        service.app.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void run();
