@@ -11,7 +11,17 @@ export interface JobQueueOptions {
    * starved by a stream of voice notes. Default 60 s.
    */
   maxWaitMs?: number;
+  /**
+   * The clock jobs are timed with, for the Retry-After estimate; tests hand in their own.
+   * @defaultValue performance.now
+   */
+  now?: () => number;
 }
+
+/** What a job is assumed to take before any has run, in seconds (a voice note and its decode). */
+const FIRST_JOB_SEC = 5;
+/** Weight of the newest job in the moving average of job times. */
+const JOB_TIME_WEIGHT = 0.2;
 
 export interface JobOptions {
   /** Length of the audio; shorter jobs run first. */
@@ -57,9 +67,13 @@ export class JobQueue {
   /** Set by drain(): called when the last admitted job starts running or is released. */
   private onNoneAdmitted: (() => void) | undefined;
   private drained: Promise<void> | undefined;
+  /** Moving average of how long a job runs, in seconds. */
+  private jobSec = FIRST_JOB_SEC;
+  private readonly now: () => number;
 
   constructor(private readonly options: JobQueueOptions) {
     this.queue = new PQueue({ concurrency: options.concurrency });
+    this.now = options.now ?? (() => performance.now());
   }
 
   /** Jobs admitted and not yet running. */
@@ -124,7 +138,13 @@ export class JobQueue {
     const result = this.queue.add(
       async () => {
         leave();
-        return task();
+        const started = this.now();
+        try {
+          return await task();
+        } finally {
+          const seconds = (this.now() - started) / 1000;
+          this.jobSec += JOB_TIME_WEIGHT * (seconds - this.jobSec);
+        }
       },
       { priority: entry.priority, id, signal: options.signal },
     ) as Promise<T>;
@@ -139,7 +159,9 @@ export class JobQueue {
     this.queue.setPriority(id, 1);
   }
 
+  /** When a refused client may find room: the jobs ahead of it, at the recent pace of jobs. */
   private retryAfterSec(): number {
-    return Math.max(5, Math.min(120, this.admitted * 5));
+    const ahead = this.admitted + this.queue.pending;
+    return Math.max(1, Math.min(120, Math.ceil((ahead * this.jobSec) / this.options.concurrency)));
   }
 }

@@ -23,7 +23,27 @@ describe('the shared job queue', () => {
     })();
     expect(refused).toBeInstanceOf(SttError);
     expect((refused as SttError).code).toBe('queue_full');
-    expect((refused as SttError).retryAfterSec).toBeGreaterThan(0);
+    // Before any job has run, each is assumed to take 5 s: two ahead, one at a time.
+    expect((refused as SttError).retryAfterSec).toBe(10);
+  });
+
+  it('bases Retry-After on how long recent jobs took', async () => {
+    let clock = 0;
+    const queue = new JobQueue({ concurrency: 2, maxPending: 4, now: () => clock });
+    // Ten jobs of 1 s each pull the moving average from 5 s towards 1 s.
+    for (let i = 0; i < 10; i++) {
+      await queue.admit().run(async () => void (clock += 1000), { durationSec: 3 });
+    }
+    for (let i = 0; i < 4; i++) queue.admit();
+    const refused = (() => {
+      try {
+        queue.admit();
+      } catch (error) {
+        return error as SttError;
+      }
+    })();
+    // Average 1 + 4 × 0.8^10 ≈ 1.43 s; four ahead over two at a time: ceil(2.86) = 3.
+    expect(refused?.retryAfterSec).toBe(3);
   });
 
   it('a released ticket frees its place', () => {
