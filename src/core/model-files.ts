@@ -1,6 +1,7 @@
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildVocabulary, type CtcVocabulary } from './ctc.js';
+import { pathExists } from '../path-exists.js';
 
 /** A model directory, read and checked: where the ONNX graph is and how to decode its output. */
 export interface ModelFiles {
@@ -25,7 +26,7 @@ export const ONNX_CANDIDATES = ['model.onnx', 'onnx/model.onnx', 'onnx/model_qua
 export async function findOnnx(dir: string): Promise<string | undefined> {
   for (const candidate of ONNX_CANDIDATES) {
     const file = path.join(dir, candidate);
-    if (await exists(file)) return file;
+    if (await pathExists(file)) return file;
   }
   return undefined;
 }
@@ -62,7 +63,7 @@ async function readJson(dir: string, file: string, required: true): Promise<Reco
 async function readJson(dir: string, file: string, required: false): Promise<Record<string, unknown> | undefined>;
 async function readJson(dir: string, file: string, required: boolean): Promise<Record<string, unknown> | undefined> {
   const full = path.join(dir, file);
-  if (!(await exists(full))) {
+  if (!(await pathExists(full))) {
     if (required) throw new ModelFilesError(`${file} is missing from ${dir}`);
     return undefined;
   }
@@ -72,14 +73,5 @@ async function readJson(dir: string, file: string, required: boolean): Promise<R
     return value as Record<string, unknown>;
   } catch (error) {
     throw new ModelFilesError(`${file} in ${dir} is not valid JSON`, { cause: error });
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { access, chmod, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readSafetensors } from './checkpoint/safetensors.js';
 import { CheckpointError, type StateDict } from './checkpoint/state-dict.js';
 import { readTorchZip } from './checkpoint/torch-zip.js';
 import { buildWav2Vec2Onnx, parseWav2Vec2Config, Wav2Vec2ConversionError } from './wav2vec2-graph.js';
+import { pathExists } from '../path-exists.js';
 
 /** Files of a checkpoint directory that a converted model directory needs besides model.onnx. */
 export const MODEL_SIDE_FILES = [
@@ -85,7 +86,7 @@ export async function convertCheckpoint(srcDir: string, outDir: string, options:
   const sameDir = path.resolve(srcDir) === path.resolve(outDir);
   for (const name of MODEL_SIDE_FILES) {
     const from = path.join(srcDir, name);
-    if (!(await exists(from))) {
+    if (!(await pathExists(from))) {
       missing.push(name);
       continue;
     }
@@ -108,7 +109,7 @@ export async function convertCheckpoint(srcDir: string, outDir: string, options:
 export async function readCheckpoint(dir: string): Promise<{ file: string; weights: StateDict }> {
   for (const name of WEIGHTS_FILES) {
     const file = path.join(dir, name);
-    if (!(await exists(file))) continue;
+    if (!(await pathExists(file))) continue;
     if (!name.endsWith('.index.json')) {
       return { file, weights: name.endsWith('.safetensors') ? await readSafetensors(file) : await readTorchZip(file) };
     }
@@ -152,14 +153,5 @@ async function atomically(target: string, write: (temp: string) => Promise<void>
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,8 +1,9 @@
-import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { fetchModel, resolveRevision, type FetchModelOptions, type FetchResult } from './fetch.js';
+import { findOnnx } from '../core/model-files.js';
+import { pathExists } from '../path-exists.js';
 
 /** The command that downloads the model by hand. */
 export const FETCH_COMMAND = 'npm run model:fetch';
@@ -28,14 +29,15 @@ export interface LocalModel {
   vocab: string;
 }
 
-/** The model's files in `dir`, or undefined when it has no ONNX model or no vocab.json. */
+/**
+ * The model's files in `dir`, or undefined when it has no vocab.json or no ONNX graph where the
+ * core looks for one (`findOnnx`): what the service can load is what counts as present.
+ */
 export async function findModel(dir: string): Promise<LocalModel | undefined> {
   const vocab = path.join(dir, 'vocab.json');
-  if (!(await exists(vocab))) return undefined;
-  for (const candidate of [path.join(dir, 'model.onnx'), path.join(dir, 'onnx', 'model.onnx')]) {
-    if (await exists(candidate)) return { onnx: candidate, vocab };
-  }
-  return undefined;
+  if (!(await pathExists(vocab))) return undefined;
+  const onnx = await findOnnx(dir);
+  return onnx ? { onnx, vocab } : undefined;
 }
 
 export interface EnsureModelOptions {
@@ -76,13 +78,4 @@ export async function ensureModel(
     dir: config.dir,
     logger,
   });
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
 }

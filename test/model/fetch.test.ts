@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -217,7 +217,7 @@ describe('fetchModel', () => {
         out,
         quantize: opts?.quantize,
       });
-      await (await import('node:fs/promises')).writeFile(path.join(out, 'model.onnx'), ONNX_MODEL);
+      await writeFile(path.join(out, 'model.onnx'), ONNX_MODEL);
     };
     const result = await fetchModel(options(dir, { repo: 'test/tiny', convert, quantize: 'int8' }));
 
@@ -472,6 +472,16 @@ describe('ensureModel', () => {
     expect(await findModel(dir)).toBeDefined();
     hub.requests.length = 0;
     await ensureModel(config, createLogger({ level: 'silent' }));
+    expect(hub.requests).toEqual([]);
+  });
+
+  it('takes a folder laid out as Transformers.js ships it (only onnx/model_quantized.onnx) as a model, as the core does', async () => {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, 'onnx'));
+    await writeFile(path.join(dir, 'onnx', 'model_quantized.onnx'), ONNX_MODEL);
+    await writeFile(path.join(dir, 'vocab.json'), '{"<pad>": 0, "|": 1, "a": 2}');
+    expect(await findModel(dir)).toEqual({ onnx: path.join(dir, 'onnx', 'model_quantized.onnx'), vocab: path.join(dir, 'vocab.json') });
+    await ensureModel(modelConfig(dir, { MODEL_AUTO_FETCH: 'false' }), createLogger({ level: 'silent' }));
     expect(hub.requests).toEqual([]);
   });
 });
