@@ -3,9 +3,11 @@
  * shape and cost (random weights, built here on demand), and of the converter.
  *
  * - wall time, real-time factor and peak RSS for 10 s, 60 s and 300 s of audio, windowed
- *   (CHUNK_SEC=20), and the ratio of that time to bare `session.run` on the same windows (the
- *   floor: what decoding, normalising, queueing and the worker hop add on top)
+ *   (CHUNK_SEC=20), and the ratio of that time to the bare `session.run` time of the same
+ *   windows, timed inside the worker (the floor: what decoding, normalising, queueing, the
+ *   worker hop and CTC add on top)
  * - the same 60 s in one pass, as the service it replaces did, for the memory comparison
+ * - 60 s on the int8-quantised model, and how far its logits and argmax move from float32
  * - /healthz latency while each file is transcribing (the event loop must stay free)
  * - 20 concurrent 10 s uploads over HTTP: throughput and p50/p95 latency
  * - checkpoint → ONNX conversion time and peak RSS
@@ -24,23 +26,27 @@ import { createLogger } from '../src/logger.js';
 import { buildWav2Vec2Onnx, randomWav2Vec2Weights, wav2vec2BaseConfig } from '../src/model/wav2vec2-graph.js';
 import { TONE_ALPHABET, synthesizeSpeech } from '../src/model/tone-model.js';
 import { encodeWav } from '../src/core/wav.js';
-import { planChunks } from '../src/core/chunking.js';
 import { SAMPLE_RATE, decodeAudio, resolveFfmpegPath } from '../src/core/decode.js';
 import { peakNormalize, zeroMeanUnitVariance } from '../src/core/normalize.js';
 import { benchConvert } from './convert.js';
 
 const MODEL_DIR = path.resolve('.cache/bench-base-model');
+/** The same weights with int8 dynamic quantisation of the MatMuls (`--quantize int8`). */
+const INT8_MODEL_DIR = path.resolve('.cache/bench-base-model-int8');
 
 async function ensureBaseModel(): Promise<void> {
-  if (existsSync(path.join(MODEL_DIR, 'model.onnx'))) return;
-  await mkdir(MODEL_DIR, { recursive: true });
+  if (existsSync(path.join(MODEL_DIR, 'model.onnx')) && existsSync(path.join(INT8_MODEL_DIR, 'model.onnx'))) return;
   const tokens = [...TONE_ALPHABET, '<s>', '</s>', '<unk>'];
   const vocab = Object.fromEntries([...tokens, ...Array.from({ length: 110 - tokens.length - 1 }, (_, i) => `x${i}`), '<pad>'].map((t, i) => [t, i]));
   const config = wav2vec2BaseConfig(Object.keys(vocab).length);
-  process.stdout.write('building the random wav2vec2-base model… ');
-  await writeFile(path.join(MODEL_DIR, 'model.onnx'), buildWav2Vec2Onnx(config, randomWav2Vec2Weights(config)));
-  await writeFile(path.join(MODEL_DIR, 'vocab.json'), JSON.stringify(vocab));
-  await writeFile(path.join(MODEL_DIR, 'preprocessor_config.json'), JSON.stringify({ do_normalize: true, sampling_rate: 16000 }));
+  process.stdout.write('building the random wav2vec2-base model, float32 and int8… ');
+  const weights = randomWav2Vec2Weights(config);
+  for (const [dir, quantize] of [[MODEL_DIR, undefined], [INT8_MODEL_DIR, 'int8']] as const) {
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'model.onnx'), buildWav2Vec2Onnx(config, weights, { quantize }));
+    await writeFile(path.join(dir, 'vocab.json'), JSON.stringify(vocab));
+    await writeFile(path.join(dir, 'preprocessor_config.json'), JSON.stringify({ do_normalize: true, sampling_rate: 16000 }));
+  }
   process.stdout.write('done\n');
 }
 
@@ -71,39 +77,54 @@ const percentile = (values: number[], p: number): number => {
 const CHUNK_SEC = 20;
 const STRIDE_SEC = 4;
 
-/**
- * The floor: bare `session.run` over the same windows the service cuts `data` into, on this
- * thread, with the worker's session options. Decoding and normalising are not timed.
- */
-async function sessionRunFloor(data: Uint8Array, chunkSec: number, strideSec: number, threads: number): Promise<number> {
-  const samples = peakNormalize(await decodeAudio(data, { ffmpegPath: resolveFfmpegPath(process.env.FFMPEG_PATH), maxSeconds: 3600 }));
-  const session = await ort.InferenceSession.create(path.join(MODEL_DIR, 'model.onnx'), {
+/** A session with the inference worker's options, on this thread. */
+function openSession(modelDir: string, threads: number): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(path.join(modelDir, 'model.onnx'), {
     executionProviders: ['cpu'],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   });
-  try {
-    let total = 0;
-    for (const chunk of planChunks(samples.length, chunkSec * SAMPLE_RATE, strideSec * SAMPLE_RATE)) {
-      const piece = zeroMeanUnitVariance(samples.subarray(chunk.start, chunk.end));
-      const input = new ort.Tensor('float32', piece, [1, piece.length]);
-      const started = performance.now();
-      const outputs = await session.run({ [session.inputNames[0]]: input });
-      total += performance.now() - started;
-      for (const output of Object.values(outputs)) output.dispose();
-    }
-    return total;
-  } finally {
-    await session.release();
-  }
 }
 
-async function startBenchService(chunkSec: number, strideSec: number) {
+/**
+ * What int8 quantisation changes: on one 20 s window of `data`, the largest logit difference
+ * from float32 and the share of frames whose argmax (the token CTC decodes) stays the same.
+ */
+async function int8Deviation(data: Uint8Array, threads: number): Promise<{ maxAbsLogitDiff: number; sameArgmax: number }> {
+  const samples = peakNormalize(await decodeAudio(data, { ffmpegPath: resolveFfmpegPath(process.env.FFMPEG_PATH), maxSeconds: 3600 }));
+  const piece = zeroMeanUnitVariance(samples.subarray(0, CHUNK_SEC * SAMPLE_RATE));
+  const logits = [];
+  for (const dir of [MODEL_DIR, INT8_MODEL_DIR]) {
+    const session = await openSession(dir, threads);
+    const outputs = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', piece, [1, piece.length]) });
+    const output = outputs[session.outputNames[0]];
+    logits.push({ data: output.data as Float32Array, vocab: output.dims[2] });
+    await session.release();
+  }
+  const [float, int8] = logits;
+  let maxAbsLogitDiff = 0;
+  let same = 0;
+  const frames = float.data.length / float.vocab;
+  for (let t = 0; t < frames; t++) {
+    let a = 0;
+    let b = 0;
+    for (let v = 0; v < float.vocab; v++) {
+      const i = t * float.vocab + v;
+      maxAbsLogitDiff = Math.max(maxAbsLogitDiff, Math.abs(float.data[i] - int8.data[i]));
+      if (float.data[i] > float.data[t * float.vocab + a]) a = v;
+      if (int8.data[i] > int8.data[t * float.vocab + b]) b = v;
+    }
+    if (a === b) same++;
+  }
+  return { maxAbsLogitDiff: +maxAbsLogitDiff.toFixed(3), sameArgmax: +(same / frames).toFixed(3) };
+}
+
+async function startBenchService(chunkSec: number, strideSec: number, modelDir = MODEL_DIR) {
   const logger = createLogger({ level: 'warn' });
   const config = loadConfig({
     ...process.env,
-    MODEL_DIR,
+    MODEL_DIR: modelDir,
     CHUNK_SEC: String(chunkSec),
     STRIDE_SEC: String(strideSec),
     PORT: '0',
@@ -129,10 +150,11 @@ async function startBenchService(chunkSec: number, strideSec: number) {
   };
 }
 
-async function benchTranscription(onePass: boolean, seconds: number[]) {
+async function benchTranscription(onePass: boolean, seconds: number[], modelDir = MODEL_DIR) {
   const chunkSec = onePass ? 1000 : CHUNK_SEC;
   const strideSec = onePass ? 0 : STRIDE_SEC;
-  const service = await startBenchService(chunkSec, strideSec);
+  const int8 = modelDir === INT8_MODEL_DIR;
+  const service = await startBenchService(chunkSec, strideSec, modelDir);
   const rows = [];
   try {
     for (const s of seconds) {
@@ -154,13 +176,13 @@ async function benchTranscription(onePass: boolean, seconds: number[]) {
       probing = false;
       await probe;
       const peakRssMb = sampler.stop();
-      const floorMs = onePass ? undefined : await sessionRunFloor(data, chunkSec, strideSec, service.config.inference.threads);
       rows.push({
-        mode: onePass ? 'one pass' : `windows of ${chunkSec} s`,
+        mode: `${onePass ? 'one pass' : `windows of ${chunkSec} s`}${int8 ? ', int8' : ''}`,
         audioSec: s,
         seconds: +(wall / 1000).toFixed(2),
         rtf: +(wall / 1000 / s).toFixed(3),
-        ...(floorMs === undefined ? {} : { sessionRunSec: +(floorMs / 1000).toFixed(2), overFloor: +(wall / floorMs).toFixed(2) }),
+        sessionRunSec: +(transcript.inferenceMs / 1000).toFixed(2),
+        overFloor: +(wall / transcript.inferenceMs).toFixed(2),
         peakRssMb,
         device: transcript.device,
         healthzP50Ms: +percentile(latencies, 50).toFixed(1),
@@ -213,13 +235,16 @@ async function main(): Promise<void> {
   await ensureBaseModel();
   const windowed = await benchTranscription(false, [10, 60, 300]);
   const onePass = await benchTranscription(true, [60]);
+  const int8 = await benchTranscription(false, [60], INT8_MODEL_DIR);
+  const int8Change = await int8Deviation(speechOf(20), loadConfig({ ...process.env, MODEL_DIR }).inference.threads);
+  process.stdout.write(`${JSON.stringify({ int8Change })}\n`);
   const http = await benchConcurrentHttp(20, 10);
   const conversion = await benchConvert();
   process.stdout.write(`${JSON.stringify({ conversion })}\n`);
-  const results = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, windowed, onePass, http, conversion };
+  const results = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, windowed, onePass, int8, int8Change, http, conversion };
   await mkdir('test-output', { recursive: true });
   await writeFile('test-output/bench.json', `${JSON.stringify(results, null, 2)}\n`);
-  console.table([...windowed, ...onePass]);
+  console.table([...windowed, ...onePass, ...int8]);
   console.table([http]);
   console.table([conversion]);
 }

@@ -23,6 +23,8 @@ export interface InferencePoolOptions {
 export interface ChunkResult extends FramePredictions {
   frames: number;
   vocab: number;
+  /** How long onnxruntime's `session.run` took for this chunk, in milliseconds. */
+  runMs: number;
 }
 
 interface Task {
@@ -106,7 +108,7 @@ export class InferencePool {
       if (!task || (reply.type !== 'result' && reply.type !== 'error')) return;
       slot.task = undefined;
       if (reply.type === 'result') {
-        task.resolve({ ids: reply.ids, probs: reply.probs, frames: reply.frames, vocab: reply.vocab });
+        task.resolve({ ids: reply.ids, probs: reply.probs, frames: reply.frames, vocab: reply.vocab, runMs: reply.runMs });
       } else {
         task.reject(new InferenceError(`inference failed: ${reply.message}`, this.options.modelName, [1, task.samples.length]));
       }

@@ -15,5 +15,5 @@ export interface WorkerRequest {
 export type WorkerReply =
   | { type: 'ready'; device: 'cpu' | 'cuda'; inputName: string; outputName: string; fallback?: string }
   | { type: 'failed'; message: string }
-  | { type: 'result'; id: number; ids: Int32Array; probs: Float32Array; frames: number; vocab: number }
+  | { type: 'result'; id: number; ids: Int32Array; probs: Float32Array; frames: number; vocab: number; runMs: number }
   | { type: 'error'; id: number; message: string };

@@ -57,7 +57,9 @@ async function main(): Promise<void> {
   async function run(request: WorkerRequest): Promise<void> {
     try {
       const input = new ort.Tensor('float32', request.samples, [1, request.samples.length]);
+      const started = performance.now();
       const outputs = await session.run({ [inputName]: input });
+      const runMs = performance.now() - started;
       const logits = outputs[outputName];
       const dims = logits.dims;
       if (dims.length !== 3 || dims[0] !== 1) throw new Error(`logits have shape [${dims.join(', ')}], expected [1, frames, vocab]`);
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
       const { ids, probs } = argmaxFrames(logits.data as Float32Array, frames, vocab);
       input.dispose();
       logits.dispose();
-      post({ type: 'result', id: request.id, ids, probs, frames, vocab }, [ids.buffer as ArrayBuffer, probs.buffer as ArrayBuffer]);
+      post({ type: 'result', id: request.id, ids, probs, frames, vocab, runMs }, [ids.buffer as ArrayBuffer, probs.buffer as ArrayBuffer]);
     } catch (error) {
       post({ type: 'error', id: request.id, message: error instanceof Error ? error.message : String(error) });
     }

@@ -125,6 +125,7 @@ export class SpeechTranscriber implements Transcriber {
     const priority = priorityFor(duration);
     const ids: Int32Array[] = [];
     const probs: Float32Array[] = [];
+    let inferenceMs = 0;
     for (const chunk of chunks) {
       signal?.throwIfAborted();
       let piece = samples.subarray(chunk.start, chunk.end);
@@ -135,6 +136,7 @@ export class SpeechTranscriber implements Transcriber {
         piece = padded;
       }
       const result = await pool.run(piece, priority);
+      inferenceMs += result.runMs;
       const { from, to } = chunks.length === 1 ? { from: 0, to: result.frames } : keptFrames(chunk, result.frames);
       ids.push(result.ids.subarray(from, to));
       probs.push(result.probs.subarray(from, to));
@@ -145,6 +147,7 @@ export class SpeechTranscriber implements Transcriber {
       words,
       duration: Math.round(duration * 1000) / 1000,
       processingMs: Math.round(performance.now() - started),
+      inferenceMs: Math.round(inferenceMs),
       device: pool.device,
     };
   }

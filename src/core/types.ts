@@ -19,6 +19,8 @@ export interface Transcript {
   duration: number;
   /** Wall time from the start of decoding to the decoded text, in milliseconds. */
   processingMs: number;
+  /** Of that, the time onnxruntime spent in `session.run` over all windows (the floor). */
+  inferenceMs: number;
   device: Device;
 }
 
