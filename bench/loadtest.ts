@@ -16,10 +16,9 @@
  *   npm run loadtest -- --requests 200 --concurrency 16 --queue-max-pending 12 --rss-margin-mb 64
  *   npm run loadtest -- --help
  */
-import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,12 +26,12 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadConfig, type Config } from '../src/config.js';
 import { createCore } from '../src/core/create-transcriber.js';
-import { resolveFfmpegPath } from '../src/core/decode.js';
 import { Metrics } from '../src/core/metrics.js';
-import { encodeWav } from '../src/core/wav.js';
 import { buildApp } from '../src/http/app.js';
 import { createLogger } from '../src/logger.js';
 import { synthesizeSpeech, writeToneModel } from '../src/model/tone-model.js';
+import { speech } from '../test/support/audio.js';
+import { ffmpegChildren } from '../test/support/server.js';
 
 const TONE_MODEL_DIR = path.resolve('test-output/tone-model');
 const RESULTS = path.resolve('test-output/loadtest.json');
@@ -125,39 +124,10 @@ interface Clip {
 }
 
 async function makeClip(text: string, format: Format): Promise<Clip> {
-  const samples = synthesizeSpeech(text);
-  const wav = encodeWav(samples);
-  const seconds = samples.length / 16_000;
-  if (format === 'wav') return { text, seconds, data: wav, name: 'speech.wav' };
+  const seconds = synthesizeSpeech(text).length / 16_000;
   // Encoded before the service starts, so that no ffmpeg of this script is alive during the run.
-  const ogg = await new Promise<Buffer>((resolve, reject) => {
-    const child = spawn(resolveFfmpegPath(process.env.FFMPEG_PATH), ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', '-ar', '48000', '-c:a', 'libopus', '-b:a', '64k', '-f', 'ogg', 'pipe:1']);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`ffmpeg ${code}: ${Buffer.concat(err).toString()}`))));
-    child.stdin.end(wav);
-  });
-  return { text, seconds, data: ogg, name: 'voice.ogg' };
-}
-
-/** ffmpeg processes whose parent is this process (as test/support/server.ts's ffmpegChildren). */
-async function ffmpegChildren(): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== process.pid) continue;
-      if ((await readlink(`/proc/${entry}/exe`)).includes('ffmpeg')) found.push(Number(entry));
-    } catch {
-      // The process ended while it was being read.
-    }
-  }
-  return found;
+  const data = await speech(text, format === 'wav' ? 'wav' : 'ogg-opus');
+  return { text, seconds, data, name: format === 'wav' ? 'speech.wav' : 'voice.ogg' };
 }
 
 /**

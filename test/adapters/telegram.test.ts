@@ -1,7 +1,4 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Chat, Message, User } from 'telegraf/types';
@@ -23,13 +20,12 @@ import {
 } from '../../adapters/telegram.js';
 import { NO_SPEECH_REPLY, TELEGRAM_MESSAGE_LIMIT, errorReply, queuedReply } from '../../adapters/shared.js';
 import type { Core } from '../../src/core/create-transcriber.js';
-import { resolveFfmpegPath } from '../../src/core/decode.js';
 import { SttError } from '../../src/core/errors.js';
 import { Metrics } from '../../src/core/metrics.js';
 import type { AudioInput, TranscribeOptions, Transcriber, Transcript } from '../../src/core/types.js';
 import { buildApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/logger.js';
-import { speech } from '../support/audio.js';
+import { ffmpegFile, speech } from '../support/audio.js';
 import { testConfig, testCore } from '../support/core.js';
 import { FakeBotApi, type MessageContent, type RecordedCall } from '../fakes/telegram-bot-api.js';
 
@@ -282,24 +278,9 @@ function holdFirstJob(target: Core): { transcriber: Transcriber; holding: Promis
 }
 
 /** A Telegram video note: square H.264 video with AAC sound in MP4, as the apps record them. */
-async function videoNote(wav: Buffer): Promise<Buffer> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'stt-videonote-'));
-  const out = path.join(dir, 'note.mp4');
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const args = ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=teal:s=240x240:r=10', '-i', 'pipe:0'];
-      args.push('-map', '0:v', '-map', '1:a', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest', '-f', 'mp4', out);
-      const child = spawn(resolveFfmpegPath(process.env.FFMPEG_PATH), args);
-      const err: Buffer[] = [];
-      child.stderr.on('data', (c: Buffer) => err.push(c));
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg ${code}: ${Buffer.concat(err)}`))));
-      child.stdin.end(wav);
-    });
-    return await readFile(out);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+function videoNote(wav: Buffer): Promise<Buffer> {
+  const picture = ['-f', 'lavfi', '-i', 'color=c=teal:s=240x240:r=10'];
+  return ffmpegFile(wav, ['-map', '0:v', '-map', '1:a', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest', '-f', 'mp4'], picture);
 }
 
 beforeAll(async () => {

@@ -20,25 +20,31 @@ export const FORMATS = {
 export type Format = keyof typeof FORMATS;
 
 /**
- * Encodes a 16 kHz WAV into another format with the project's ffmpeg. The output goes through a
- * file so that MP4 is written as encoders write it, with its index after the data.
+ * Runs the project's ffmpeg with `stdin` on pipe:0 (`input` are the arguments before the
+ * `-i pipe:0`, `output` those after it) and returns the file it wrote. The output goes through
+ * a file so that MP4 is written as encoders write it, with its index after the data.
  */
-export async function transcode(wav: Uint8Array, format: Format): Promise<Buffer> {
+export async function ffmpegFile(stdin: Uint8Array, output: readonly string[], input: readonly string[] = []): Promise<Buffer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'stt-testaudio-'));
   const out = path.join(dir, 'out');
   try {
     await new Promise<void>((resolve, reject) => {
-      const child = spawn(resolveFfmpegPath(process.env.FFMPEG_PATH), ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', ...FORMATS[format], out]);
+      const child = spawn(resolveFfmpegPath(process.env.FFMPEG_PATH), ['-hide_banner', '-loglevel', 'error', ...input, '-i', 'pipe:0', ...output, out]);
       const err: Buffer[] = [];
       child.stderr.on('data', (c: Buffer) => err.push(c));
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg ${code}: ${Buffer.concat(err)}`))));
-      child.stdin.end(wav);
+      child.stdin.end(stdin);
     });
     return await readFile(out);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Encodes a 16 kHz WAV into another format with the project's ffmpeg. */
+export function transcode(wav: Uint8Array, format: Format): Promise<Buffer> {
+  return ffmpegFile(wav, FORMATS[format]);
 }
 
 /** The tone model's audio for `text`, as a file in `format` (16 kHz WAV by default). */
