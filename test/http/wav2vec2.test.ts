@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/core/wav.js';
+import { createLogger } from '../../src/logger.js';
 import { speech, type Format } from '../support/audio.js';
 import { ffmpegChildren, postFile, serviceTempFiles, startTestServer, waitUntil } from '../support/server.js';
 
@@ -326,6 +327,38 @@ describe('health, metrics and the debug copy', () => {
     } finally {
       await server.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('logs', () => {
+  it('carry the request id from the request through the job to the response, and no key, audio or transcript', async () => {
+    const lines: string[] = [];
+    // No secrets handed to the logger: keeping the key out is the service's own doing.
+    const logger = createLogger({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const key = 'sk-viet-stt-4f9a1c2e7b';
+    const server = await startTestServer({ API_KEY: key }, logger);
+    try {
+      const audio = await speech(PHRASE, 'ogg-opus');
+      const response = await postFile(`${server.url}/wav2vec2`, audio, 'private-meeting.ogg', {}, { authorization: `Bearer ${key}` });
+      expect((await json(response)).transcript).toBe(PHRASE);
+      await server.close();
+
+      const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const transcribed = entries.find((e) => e.msg === 'transcribed');
+      expect(transcribed).toMatchObject({ source: 'http', duration: expect.any(Number), words: PHRASE.split(' ').length });
+      const id = transcribed?.jobId;
+      expect(typeof id).toBe('string');
+      const ofRequest = entries.filter((e) => e.reqId === id || e.jobId === id).map((e) => e.msg);
+      expect(ofRequest).toEqual(['incoming request', 'transcribed', 'request completed']);
+
+      const text = lines.join('');
+      expect(text).not.toContain(key);
+      expect(text).not.toContain(PHRASE.split(' ').slice(0, 3).join(' '));
+      expect(text).not.toContain(audio.subarray(0, 64).toString('base64'));
+      expect(text).not.toContain('OggS');
+    } finally {
+      await server.close();
     }
   });
 });
