@@ -187,7 +187,7 @@ function queryString(request: FastifyRequest, name: string): string | undefined 
 
 function outputFormat(value: string): OutputFormat {
   if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
-  throw new SttError('bad_request', `Unknown format "${value.slice(0, 20)}": use json, text, srt or vtt.`);
+  throw new SttError('bad_request', `Unknown format "${value.slice(0, 20)}": use ${OUTPUT_FORMATS.join(', ')}.`);
 }
 
 /** Collects the audio from a multipart upload, a raw audio body, or a `path` in the query or form. */
@@ -195,13 +195,19 @@ async function readAudioRequest(request: FastifyRequest): Promise<AudioRequest> 
   const fields: Record<string, string> = {};
   let audio: AudioRequest['audio'];
   if (request.isMultipart()) {
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        const data = await part.toBuffer();
-        if (part.fieldname === 'file' && !audio) audio = { data, name: safeName(part.filename), type: part.mimetype };
-      } else if (typeof part.value === 'string') {
-        fields[part.fieldname] = part.value;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          const data = await part.toBuffer();
+          if (part.fieldname === 'file' && !audio) audio = { data, name: safeName(part.filename), type: part.mimetype };
+        } else if (typeof part.value === 'string') {
+          fields[part.fieldname] = part.value;
+        }
       }
+    } catch (error) {
+      // The form's own faults (no boundary, a body cut off, too many parts) are the client's.
+      const known = fromFastifyError(error);
+      throw known instanceof SttError ? known : new SttError('bad_request', 'The multipart form could not be read.', { cause: error });
     }
   } else if (isReadable(request.body)) {
     audio = { data: request.body, name: safeName(queryString(request, 'filename') ?? 'upload'), type: request.headers['content-type'] };
@@ -269,8 +275,9 @@ function fromFastifyError(error: unknown): unknown {
   switch (code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
-    case 'FST_FILES_LIMIT':
       return new SttError('payload_too_large', 'The upload is larger than the limit.', { cause: error });
+    case 'FST_FILES_LIMIT':
+      return new SttError('bad_request', 'Send one file, in the field "file".', { cause: error });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new SttError('unsupported_media_type', 'Send audio as multipart/form-data, audio/*, or application/octet-stream.', { cause: error });
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

@@ -140,6 +140,35 @@ describe('bad input gets a clear error and breaks nothing', () => {
       400,
       'no_audio',
     ],
+    [
+      'a multipart body with no boundary',
+      () => fetch(`${server.url}/wav2vec2`, { method: 'POST', headers: { 'content-type': 'multipart/form-data' }, body: 'file=x' }),
+      400,
+      'bad_request',
+    ],
+    [
+      'a multipart body cut off inside its file part',
+      () =>
+        fetch(`${server.url}/wav2vec2`, {
+          method: 'POST',
+          headers: { 'content-type': 'multipart/form-data; boundary=XyZ' },
+          body: '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.ogg"\r\nContent-Type: audio/ogg\r\n\r\nOggS partial',
+        }),
+      400,
+      'bad_request',
+    ],
+    [
+      'two files in one form',
+      async () => {
+        const form = new FormData();
+        const audio = new Blob([new Uint8Array(await speech('a'))]);
+        form.append('file', audio, 'one.wav');
+        form.append('file', audio, 'two.wav');
+        return fetch(`${server.url}/wav2vec2`, { method: 'POST', body: form });
+      },
+      400,
+      'bad_request',
+    ],
     ['a PNG', () => postFile(`${server.url}/wav2vec2`, PNG, 'photo.ogg'), 415, 'unsupported_media_type'],
     [
       'a raw image/png body',
