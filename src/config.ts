@@ -37,6 +37,7 @@ const schema = z.object({
   QUEUE_MAX_PENDING: int(1).default(32),
   MAX_DURATION_SEC: positive.default(300),
   MAX_UPLOAD_MB: positive.default(25),
+  UPLOAD_IDLE_SEC: positive.default(30),
   FFMPEG_PATH: optionalString,
 
   AUDIO_DIR: optionalString,
@@ -82,7 +83,13 @@ export interface Config {
     strideSec: number;
   };
   queue: { concurrency: number; maxPending: number };
-  limits: { maxDurationSec: number; maxUploadBytes: number; maxUploadMb: number };
+  limits: {
+    maxDurationSec: number;
+    maxUploadBytes: number;
+    maxUploadMb: number;
+    /** An upload or download that sends nothing for this long is given up. */
+    uploadIdleMs: number;
+  };
   ffmpegPath: string | undefined;
   audioDir: string | undefined;
   apiKey: string | undefined;
@@ -149,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       maxDurationSec: e.MAX_DURATION_SEC,
       maxUploadMb: e.MAX_UPLOAD_MB,
       maxUploadBytes: Math.round(e.MAX_UPLOAD_MB * 1024 * 1024),
+      uploadIdleMs: Math.round(e.UPLOAD_IDLE_SEC * 1000),
     },
     ffmpegPath: e.FFMPEG_PATH,
     audioDir: e.AUDIO_DIR ? path.resolve(e.AUDIO_DIR) : undefined,

@@ -12,6 +12,7 @@ export const ERROR_CATALOGUE = {
   path_forbidden: { status: 403, message: 'That path is outside the audio folder this server may read.' },
   path_disabled: { status: 403, message: 'Reading server paths is disabled: set AUDIO_DIR to allow it.' },
   not_found: { status: 404, message: 'Not found.' },
+  upload_timeout: { status: 408, message: 'The upload stalled: no data arrived for too long.' },
   file_not_found: { status: 404, message: 'No such audio file.' },
   payload_too_large: { status: 413, message: 'The upload is larger than the limit.' },
   audio_too_long: { status: 413, message: 'The audio is longer than the limit.' },

@@ -1,4 +1,5 @@
 import { access, rename, writeFile } from 'node:fs/promises';
+import type { Config } from '../config.js';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
 import PQueue from 'p-queue';
@@ -25,7 +26,7 @@ export interface SpeechTranscriberOptions {
   pool: InferencePool;
   queue: JobQueue;
   ffmpegPath: string;
-  limits: { maxDurationSec: number; maxUploadBytes: number; maxUploadMb: number };
+  limits: Config['limits'];
   /** Window length for long audio, in seconds. */
   chunkSec: number;
   /** Overlap dropped at each side of a window, in seconds. */
@@ -105,7 +106,7 @@ export class SpeechTranscriber implements Transcriber {
 
   private async decode(input: AudioInput, signal: AbortSignal | undefined): Promise<Float32Array> {
     const { ffmpegPath, limits } = this.options;
-    const data = input.kind === 'stream' ? await readCapped(input.stream, limits.maxUploadBytes, limits.maxUploadMb) : input.kind === 'buffer' ? input.data : { path: input.path };
+    const data = input.kind === 'stream' ? await readCapped(input.stream, limits) : input.kind === 'buffer' ? input.data : { path: input.path };
     if (!(data instanceof Uint8Array)) {
       await access(data.path).catch((error: unknown) => {
         throw new SttError('file_not_found', undefined, { cause: error });
@@ -174,30 +175,48 @@ function tooLarge(maxMb: number): SttError {
 }
 
 /**
- * Reads a stream into memory and fails with `payload_too_large` once it passes the cap. Past the
- * cap the rest is read and dropped rather than the connection cut, so an HTTP client still gets
- * its 413 answer; nothing more is kept.
+ * Reads a stream into memory and fails with `payload_too_large` once it passes the cap, or with
+ * `upload_timeout` when nothing arrives for `uploadIdleMs` (a stalled client must not hold its
+ * place in the queue). Past the cap the rest is read and dropped rather than the connection cut,
+ * so an HTTP client still gets its 413 answer; nothing more is kept.
  */
-export function readCapped(stream: Readable, maxBytes: number, maxMb: number): Promise<Uint8Array> {
+export function readCapped(
+  stream: Readable,
+  limits: Pick<Config['limits'], 'maxUploadBytes' | 'maxUploadMb' | 'uploadIdleMs'>,
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
     let over = false;
+    let idle: NodeJS.Timeout | undefined;
+    const fail = (error: SttError): void => {
+      over = true;
+      chunks.length = 0;
+      clearTimeout(idle);
+      reject(error);
+    };
+    const watch = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => fail(new SttError('upload_timeout')), limits.uploadIdleMs);
+    };
+    watch();
     stream.on('data', (chunk: Buffer | string) => {
       if (over) return;
+      watch();
       const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       total += buffer.length;
-      if (total > maxBytes) {
-        over = true;
-        chunks.length = 0;
-        reject(tooLarge(maxMb));
+      if (total > limits.maxUploadBytes) {
+        fail(tooLarge(limits.maxUploadMb));
         return;
       }
       chunks.push(buffer);
     });
-    stream.once('end', () => resolve(Buffer.concat(chunks, total)));
-    stream.once('error', (error) => reject(new SttError('cancelled', 'The upload was interrupted.', { cause: error })));
-    stream.once('close', () => reject(new SttError('cancelled', 'The upload was interrupted.')));
+    stream.once('end', () => {
+      clearTimeout(idle);
+      resolve(Buffer.concat(chunks, total));
+    });
+    stream.once('error', (error) => fail(new SttError('cancelled', 'The upload was interrupted.', { cause: error })));
+    stream.once('close', () => fail(new SttError('cancelled', 'The upload was interrupted.')));
   });
 }
 

@@ -260,6 +260,8 @@ function sendError(reply: FastifyReply, error: unknown, request: FastifyRequest)
   const stt = toSttError(error);
   if (stt.code === 'internal') request.log.error({ err: error }, 'request failed');
   if (stt.retryAfterSec) reply.header('retry-after', String(stt.retryAfterSec));
+  // The rest of a stalled upload is not waited for: the connection ends with the answer.
+  if (stt.code === 'upload_timeout') reply.header('connection', 'close');
   reply.code(stt.status);
   if (request.url.startsWith('/v1/')) {
     const type = stt.status >= 500 ? 'server_error' : 'invalid_request_error';

@@ -333,6 +333,35 @@ describe('paths, keys and the queue', () => {
   });
 });
 
+describe('a stalled upload', () => {
+  it('is answered 408 upload_timeout after UPLOAD_IDLE_SEC, gives its place back, and the next request works', async () => {
+    const server = await startTestServer({ UPLOAD_IDLE_SEC: '0.5', QUEUE_MAX_PENDING: '1' });
+    try {
+      const audio = await speech('một hai ba');
+      const stalled = http.request(`${server.url}/wav2vec2`, { method: 'POST', headers: { 'content-type': 'audio/wav', 'content-length': audio.length } });
+      stalled.on('error', () => undefined);
+      const answer = new Promise<{ status: number; body: string }>((resolve) => {
+        stalled.on('response', (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+      });
+      stalled.write(audio.subarray(0, 1000));
+      const { status, body } = await answer;
+      expect(status).toBe(408);
+      expect(JSON.parse(body)).toEqual({ status: 'error', error: 'upload_timeout', message: 'The upload stalled: no data arrived for too long.' });
+      stalled.destroy();
+      const health = await json(await fetch(`${server.url}/healthz`));
+      expect(health.queue).toMatchObject({ waiting: 0 });
+      const next = await postFile(`${server.url}/wav2vec2`, audio, 'next.wav');
+      expect((await json(next)).transcript).toBe('một hai ba');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('health, metrics and the debug copy', () => {
   it('/healthz names the model and device; /metrics counts requests and audio', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'stt-wav-test-'));

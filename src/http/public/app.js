@@ -41,6 +41,10 @@ export const ERROR_MESSAGES = {
     en: 'That address was not found on the server.',
     detail: true,
   },
+  upload_timeout: {
+    vi: 'Tải lên bị ngừng giữa chừng: máy chủ chờ quá lâu mà không nhận thêm dữ liệu. Hãy thử lại.',
+    en: 'The upload stalled: the server waited too long for more data. Try again.',
+  },
   file_not_found: {
     vi: 'Không có tệp âm thanh đó trong thư mục của máy chủ.',
     en: 'There is no such audio file in the server’s audio folder.',
