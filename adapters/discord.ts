@@ -201,6 +201,7 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
     const data = await downloadCapped(attachment.url, {
       maxBytes: limits.maxUploadBytes,
       maxMb: limits.maxUploadMb,
+      idleMs: limits.uploadIdleMs,
       signal: shutdown.signal,
       fetch: options.fetch,
     });

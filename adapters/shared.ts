@@ -64,6 +64,7 @@ export function errorReply(error: unknown): string {
 /** A sliding-window limit of jobs per user, so one person cannot fill the shared queue. */
 export class UserRateLimiter {
   private readonly hits = new Map<string, number[]>();
+  private lastSweep = Number.NEGATIVE_INFINITY;
 
   /**
    * @param limit jobs allowed per window; 0 turns the limit off.
@@ -76,10 +77,16 @@ export class UserRateLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Users with a job inside the window (the others are forgotten). */
+  get trackedUsers(): number {
+    return this.hits.size;
+  }
+
   /** Records a job for `user` and says whether it is allowed. */
   take(user: string): boolean {
     if (this.limit <= 0) return true;
     const now = this.now();
+    this.forgetIdle(now);
     const recent = (this.hits.get(user) ?? []).filter((t) => now - t < this.windowMs);
     if (recent.length >= this.limit) {
       this.hits.set(user, recent);
@@ -88,6 +95,15 @@ export class UserRateLimiter {
     recent.push(now);
     this.hits.set(user, recent);
     return true;
+  }
+
+  /** Once a window, drops the users whose last job is older than the window. */
+  private forgetIdle(now: number): void {
+    if (now - this.lastSweep < this.windowMs) return;
+    this.lastSweep = now;
+    for (const [user, times] of this.hits) {
+      if (now - times[times.length - 1] >= this.windowMs) this.hits.delete(user);
+    }
   }
 }
 
@@ -106,49 +122,91 @@ export class DownloadError extends Error {
   }
 }
 
-/**
- * Downloads a file into memory, failing with `payload_too_large` as soon as the stream passes
- * `maxBytes` (or at once when Content-Length says so), not after.
- */
-export async function downloadCapped(
-  url: string,
-  options: { maxBytes: number; maxMb: number; signal?: AbortSignal; fetch?: typeof fetch; headers?: Record<string, string> },
-): Promise<Uint8Array> {
-  const doFetch = options.fetch ?? fetch;
-  let response: Response;
-  try {
-    response = await doFetch(url, { signal: options.signal, headers: options.headers });
-  } catch (error) {
-    throw new DownloadError('the file could not be downloaded', undefined, { cause: stripUrl(error) });
-  }
-  if (!response.ok || !response.body) {
-    await response.body?.cancel();
-    throw new DownloadError(`the file download answered ${response.status}`, response.status);
-  }
-  const tooLarge = (): SttError => new SttError('payload_too_large', `The file is larger than the ${options.maxMb} MB limit.`);
-  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
-  if (declared > options.maxBytes) {
-    await response.body.cancel();
-    throw tooLarge();
-  }
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > options.maxBytes) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, total);
+/** What {@link downloadCapped} needs. */
+export interface DownloadOptions {
+  maxBytes: number;
+  maxMb: number;
+  /**
+   * A download that receives nothing for this long (before its headers or between two chunks)
+   * is given up, so a stalled server cannot hold a job, and a shutdown, forever.
+   * @defaultValue 30 000 ms
+   */
+  idleMs?: number;
+  signal?: AbortSignal;
+  fetch?: typeof fetch;
+  headers?: Record<string, string>;
 }
 
-/** An error's message and name only: fetch errors can quote the URL. */
+/**
+ * Downloads a file into memory, failing with `payload_too_large` as soon as the stream passes
+ * `maxBytes` (or at once when Content-Length says so), not after, and with a DownloadError when
+ * nothing arrives for `idleMs`.
+ */
+export async function downloadCapped(url: string, options: DownloadOptions): Promise<Uint8Array> {
+  const doFetch = options.fetch ?? fetch;
+  const idleMs = options.idleMs ?? 30_000;
+  const stalled = new AbortController();
+  let idle: NodeJS.Timeout | undefined;
+  /** (Re)starts the idle clock. */
+  const watch = (): void => {
+    clearTimeout(idle);
+    idle = setTimeout(() => stalled.abort(), idleMs);
+  };
+  const failure = (error: unknown, message: string, status?: number): DownloadError =>
+    stalled.signal.aborted
+      ? new DownloadError(`the file download stalled: nothing arrived for ${idleMs / 1000} s`, status)
+      : new DownloadError(message, status, { cause: stripUrl(error) });
+  const signal = options.signal ? AbortSignal.any([options.signal, stalled.signal]) : stalled.signal;
+  try {
+    watch();
+    let response: Response;
+    try {
+      response = await doFetch(url, { signal, headers: options.headers });
+    } catch (error) {
+      throw failure(error, 'the file could not be downloaded');
+    }
+    if (!response.ok || !response.body) {
+      await response.body?.cancel();
+      throw new DownloadError(`the file download answered ${response.status}`, response.status);
+    }
+    const tooLarge = (): SttError => new SttError('payload_too_large', `The file is larger than the ${options.maxMb} MB limit.`);
+    const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+    if (declared > options.maxBytes) {
+      await response.body.cancel();
+      throw tooLarge();
+    }
+    const reader = response.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      watch();
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        throw failure(error, 'the file download was cut off', response.status);
+      }
+      if (chunk.done) break;
+      total += chunk.value.length;
+      if (total > options.maxBytes) {
+        await reader.cancel();
+        throw tooLarge();
+      }
+      chunks.push(chunk.value);
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    clearTimeout(idle);
+  }
+}
+
+/**
+ * A fetch error reduced to its name and system error code (ECONNRESET, ETIMEDOUT…): fetch
+ * errors and their causes can quote the URL, which holds the bot token for Telegram files.
+ */
 function stripUrl(error: unknown): Error {
-  const plain = new Error(error instanceof Error ? error.name : 'fetch failed');
-  return plain;
+  const name = error instanceof Error ? error.name : 'fetch failed';
+  const codeOf = (value: unknown): unknown => (value instanceof Error ? (value as Error & { code?: unknown }).code : undefined);
+  const code = codeOf(error) ?? (error instanceof Error ? codeOf(error.cause) : undefined);
+  return new Error(typeof code === 'string' && /^[A-Z_]+$/.test(code) ? `${name} (${code})` : name);
 }

@@ -357,6 +357,7 @@ class TelegramTranscriptionBot implements TelegramBot {
         apiRoot: this.config.telegram.apiRoot,
         maxBytes: this.config.limits.maxUploadBytes,
         maxMb: this.config.limits.maxUploadMb,
+        idleMs: this.config.limits.uploadIdleMs,
         fetch: this.fetch,
       });
       const transcript = await this.transcriber.transcribe(input, {

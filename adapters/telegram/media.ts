@@ -55,6 +55,8 @@ export interface FetchAudioOptions {
   apiRoot: string;
   maxBytes: number;
   maxMb: number;
+  /** A download that receives nothing for this long is given up. */
+  idleMs: number;
   signal?: AbortSignal;
   fetch?: typeof fetch;
 }
@@ -76,7 +78,13 @@ export async function fetchAudio(ref: AudioRef, options: FetchAudioOptions): Pro
   if (!filePath) throw new DownloadError('getFile answered without a file_path', undefined);
   if (path.isAbsolute(filePath)) return { kind: 'buffer', data: await readLocalCapped(filePath, options.maxBytes, options.maxMb) };
   const url = `${options.apiRoot}/file/bot${options.token}/${filePath}`;
-  const data = await downloadCapped(url, { maxBytes: options.maxBytes, maxMb: options.maxMb, signal: options.signal, fetch: options.fetch });
+  const data = await downloadCapped(url, {
+    maxBytes: options.maxBytes,
+    maxMb: options.maxMb,
+    idleMs: options.idleMs,
+    signal: options.signal,
+    fetch: options.fetch,
+  });
   return { kind: 'buffer', data };
 }
 
