@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { resolveFfmpegPath } from './decode.js';
-import { InferencePool } from './inference-pool.js';
+import { InferencePool, type InferencePoolOptions } from './inference-pool.js';
 import { JobQueue } from './job-queue.js';
 import type { Metrics } from './metrics.js';
 import { loadModelFiles } from './model-files.js';
@@ -20,7 +20,7 @@ export interface Core {
 export async function createCore(
   config: Config,
   logger: Logger,
-  options: { metrics?: Metrics; workerUrl?: URL } = {},
+  options: { metrics?: Metrics } & Pick<InferencePoolOptions, 'workerUrl' | 'restartDelayMs'> = {},
 ): Promise<Core> {
   const model = await loadModelFiles(config.model.dir);
   const pool = await InferencePool.start({
@@ -31,6 +31,7 @@ export async function createCore(
     threads: config.inference.threads,
     logger,
     workerUrl: options.workerUrl,
+    restartDelayMs: options.restartDelayMs,
   });
   const queue = new JobQueue({ concurrency: config.queue.concurrency, maxPending: config.queue.maxPending });
   const transcriber = new SpeechTranscriber({

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
-import { InferenceError } from './errors.js';
+import { InferenceError, SttError } from './errors.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './inference-protocol.js';
 import type { FramePredictions } from './ctc.js';
 import type { Device } from './types.js';
@@ -18,7 +18,16 @@ export interface InferencePoolOptions {
    * prove that a crashed worker is replaced.
    */
   workerUrl?: URL;
+  /**
+   * After a worker dies and its replacement fails to load, the wait before the next try; it
+   * doubles with each failure, up to 30 s.
+   * @defaultValue 1000 ms
+   */
+  restartDelayMs?: number;
 }
+
+/** The longest wait between two tries to restart a worker. */
+const MAX_RESTART_DELAY_MS = 30_000;
 
 export interface ChunkResult extends FramePredictions {
   frames: number;
@@ -54,6 +63,9 @@ export class InferencePool {
   private readonly waiting: Task[] = [];
   private seq = 0;
   private closed = false;
+  /** Set while no worker is alive and the last try to start one failed: jobs fail at once. */
+  private unavailable: Error | undefined;
+  private readonly retries = new Set<NodeJS.Timeout>();
 
   private constructor(
     private readonly options: InferencePoolOptions,
@@ -82,6 +94,7 @@ export class InferencePool {
   /** Runs one chunk of normalised audio; higher `priority` runs sooner. */
   run(samples: Float32Array, priority = 0): Promise<ChunkResult> {
     if (this.closed) return Promise.reject(new InferenceError('the inference pool is closed', this.options.modelName, [1, samples.length]));
+    if (this.unavailable) return Promise.reject(new SttError('model_unavailable', undefined, { cause: this.unavailable }));
     return new Promise<ChunkResult>((resolve, reject) => {
       const task: Task = { samples, priority, seq: this.seq++, resolve, reject };
       const at = this.waiting.findIndex((t) => t.priority < priority);
@@ -93,6 +106,8 @@ export class InferencePool {
   /** Stops every worker; chunks still waiting fail. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const timer of this.retries) clearTimeout(timer);
+    this.retries.clear();
     for (const task of this.waiting.splice(0)) {
       task.reject(new InferenceError('the inference pool closed', this.options.modelName, [1, task.samples.length]));
     }
@@ -130,16 +145,39 @@ export class InferencePool {
     if (this.closed) return;
     this.options.logger.error({ err: cause }, 'inference worker died; starting a new one');
     void slot.worker.terminate();
+    this.restart(0);
+  }
+
+  /**
+   * Starts a worker in place of a dead one. If it cannot load, tries again later, and while no
+   * worker is alive every chunk fails at once with `model_unavailable` instead of waiting.
+   */
+  private restart(failures: number): void {
     spawn({ ...this.options, device: this.device }).then(
       ({ worker }) => {
         if (this.closed) {
           void worker.terminate();
           return;
         }
+        if (this.unavailable) this.options.logger.info('inference worker running again');
+        this.unavailable = undefined;
         this.adopt(worker);
         this.dispatch();
       },
-      (error: unknown) => this.options.logger.error({ err: error }, 'could not restart the inference worker'),
+      (error: unknown) => {
+        if (this.closed) return;
+        const delay = Math.min(MAX_RESTART_DELAY_MS, (this.options.restartDelayMs ?? 1000) * 2 ** failures);
+        this.options.logger.error({ err: error, retryInMs: delay }, 'could not restart the inference worker');
+        if (this.slots.length === 0) {
+          this.unavailable = error instanceof Error ? error : new Error(String(error));
+          for (const task of this.waiting.splice(0)) task.reject(new SttError('model_unavailable', undefined, { cause: this.unavailable }));
+        }
+        const timer = setTimeout(() => {
+          this.retries.delete(timer);
+          this.restart(failures + 1);
+        }, delay);
+        this.retries.add(timer);
+      },
     );
   }
 

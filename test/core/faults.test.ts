@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -8,7 +8,7 @@ import { encodeWav } from '../../src/core/wav.js';
 import { createLogger } from '../../src/logger.js';
 import { synthesizeSpeech } from '../../src/model/tone-model.js';
 import { testCore } from '../support/core.js';
-import { CRASH_SAMPLES } from '../support/crash.js';
+import { CRASH_SAMPLES, MODEL_BROKEN_ENV } from '../support/crash.js';
 import { ffmpegChildren, waitUntil } from '../support/server.js';
 
 const run = promisify(execFile);
@@ -57,6 +57,37 @@ describe('faults inside the core fail one job cleanly and the next one works', (
       expect(failure).toMatchObject({ jobId: 'job-crash', level: 50 });
       expect(lines.some((l) => l.includes('inference worker died'))).toBe(true);
     } finally {
+      await core.close();
+    }
+  });
+
+  it('a worker that dies and cannot be replaced: jobs fail at once with model_unavailable, never hang, until a restart works', async () => {
+    const broken = path.join(dir, 'model-broken');
+    process.env[MODEL_BROKEN_ENV] = broken;
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const { core } = await testCore({}, logger, { workerUrl: new URL('../support/crashing-worker.ts', import.meta.url), restartDelayMs: 200 });
+    try {
+      await writeFile(broken, '');
+      const doomed = new Float32Array(CRASH_SAMPLES);
+      doomed.set(synthesizeSpeech('chết').subarray(0, CRASH_SAMPLES));
+      await expect(core.transcriber.transcribe({ kind: 'buffer', data: encodeWav(doomed) })).rejects.toMatchObject({ code: 'internal' });
+      await waitUntil(async () => (lines.some((l) => l.includes('could not restart the inference worker')) ? true : undefined), 10_000, 'a failed restart');
+      await expect(core.transcriber.transcribe({ kind: 'buffer', data: encodeWav(synthesizeSpeech('chờ')) })).rejects.toMatchObject({
+        code: 'model_unavailable',
+        status: 503,
+      });
+
+      await rm(broken);
+      const back = await waitUntil(
+        () => core.transcriber.transcribe({ kind: 'buffer', data: encodeWav(synthesizeSpeech('sống')) }).then((t) => t.text, () => undefined),
+        10_000,
+        'a worker to load again',
+      );
+      expect(back).toBe('sống');
+      expect(lines.some((l) => l.includes('inference worker running again'))).toBe(true);
+    } finally {
+      delete process.env[MODEL_BROKEN_ENV];
       await core.close();
     }
   });

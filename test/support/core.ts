@@ -2,7 +2,6 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createCore, type Core } from '../../src/core/create-transcriber.js';
 import { createLogger, type Logger } from '../../src/logger.js';
-import type { Metrics } from '../../src/core/metrics.js';
 
 /** The tone test model's directory, built by global-setup.ts. */
 export const TONE_MODEL_DIR = path.resolve('test-output/tone-model');
@@ -16,7 +15,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
 export async function testCore(
   env: Record<string, string> = {},
   logger?: Logger,
-  options: { metrics?: Metrics; workerUrl?: URL } = {},
+  options: Parameters<typeof createCore>[2] = {},
 ): Promise<{ core: Core; config: Config }> {
   const config = testConfig(env);
   const core = await createCore(config, logger ?? createLogger({ level: 'silent' }), options);
