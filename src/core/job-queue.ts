@@ -126,7 +126,9 @@ export class JobQueue {
   private enqueue<T>(task: () => Promise<T>, options: JobOptions, release: () => void): Promise<T> {
     const id = `job-${++this.seq}`;
     const entry: Waiting = { id, priority: priorityFor(options.durationSec), seq: this.seq };
-    const ahead = this.queue.pending + [...this.waiting.values()].filter((w) => w.priority >= entry.priority).length;
+    // Ahead: the jobs that go first; none when a slot is free and nobody waits before it.
+    const waitingAhead = [...this.waiting.values()].filter((w) => w.priority >= entry.priority).length;
+    const ahead = this.queue.pending < this.options.concurrency && waitingAhead === 0 ? 0 : this.queue.pending + waitingAhead;
     this.waiting.set(id, entry);
     const maxWait = this.options.maxWaitMs ?? 60_000;
     const promote = entry.priority < 0 ? setTimeout(() => this.promote(id), maxWait) : undefined;

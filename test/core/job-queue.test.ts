@@ -67,6 +67,18 @@ describe('the shared job queue', () => {
     expect(order).toEqual(['note-1', 'note-2', 'mid', 'long-1']);
   });
 
+  it('tells a job nobody is ahead of it when a slot is free, even beside a running one', async () => {
+    const queue = new JobQueue({ concurrency: 2, maxPending: 10 });
+    const blocker = gate();
+    const ahead: number[] = [];
+    const running = queue.admit().run(blocker.task, { durationSec: 100, onQueued: (n) => ahead.push(n) });
+    const second = queue.admit().run(blocker.task, { durationSec: 5, onQueued: (n) => ahead.push(n) });
+    const third = queue.admit().run(async () => undefined, { durationSec: 5, onQueued: (n) => ahead.push(n) });
+    expect(ahead).toEqual([0, 0, 2]);
+    blocker.open();
+    await Promise.all([running, second, third]);
+  });
+
   it('a long job that has waited maxWaitMs goes ahead of newer voice notes', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const queue = new JobQueue({ concurrency: 1, maxPending: 10, maxWaitMs: 30_000 });
