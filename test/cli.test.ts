@@ -63,7 +63,7 @@ describe('viet-stt transcribe', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe(`${hello}: xin chào các bạn\n`);
     expect(run.stderr).toBe(
-      `${photo}: The file has no audio track. (unsupported_media_type)\n${missing}: No such audio file. (file_not_found)\n`,
+      `${photo}: That is not an audio or video file. (unsupported_media_type)\n${missing}: No such audio file. (file_not_found)\n`,
     );
   });
 

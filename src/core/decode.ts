@@ -10,6 +10,16 @@ import { sniffNonAudio } from './sniff.js';
 /** The sample rate the model takes. */
 export const SAMPLE_RATE = 16_000;
 
+/**
+ * The demuxers ffmpeg may use: audio and video containers people send. Playlists and other
+ * formats that open further files or URLs (hls, concat, the image and subtitle demuxers…) are
+ * not among them, so an upload or a file in AUDIO_DIR cannot make ffmpeg read anything else.
+ */
+export const AUDIO_DEMUXERS = [
+  'ogg', 'matroska', 'webm', 'mov', 'mp4', 'm4a', '3gp', 'mp3', 'wav', 'w64', 'aac', 'flac', 'amr', 'amrnb', 'amrwb',
+  'asf', 'aiff', 'caf', 'au', 'wv', 'ape', 'avi', 'mpegts', 'mpeg', 'flv', 'ac3', 'eac3', 'dts', 'tta', 'voc',
+].join(',');
+
 export interface DecodeOptions {
   ffmpegPath: string;
   /** Decoding stops, and `audio_too_long` is thrown, once the audio passes this length. */
@@ -68,7 +78,8 @@ function runFfmpeg(source: Readable | string, options: DecodeOptions): Promise<F
 
     const command = ffmpeg(source)
       .setFfmpegPath(options.ffmpegPath)
-      .inputOptions(['-nostdin', '-hide_banner'])
+      // Only the input itself may be opened (stdin, or the one file), by a demuxer made for audio.
+      .inputOptions(['-nostdin', '-hide_banner', '-protocol_whitelist', typeof source === 'string' ? 'file' : 'pipe', '-format_whitelist', AUDIO_DEMUXERS])
       .noVideo()
       .audioChannels(1)
       .audioFrequency(SAMPLE_RATE)
@@ -106,6 +117,10 @@ function runFfmpeg(source: Readable | string, options: DecodeOptions): Promise<F
       }
       if (/does not contain any stream|Output file .* does not contain/i.test(stderr ?? '')) {
         finish(new SttError('unsupported_media_type', 'The file has no audio track.'));
+        return;
+      }
+      if (/Format not on whitelist/i.test(stderr ?? '')) {
+        finish(new SttError('unsupported_media_type'));
         return;
       }
       const exitCode = Number(/exited with code (\d+)/.exec(error.message)?.[1] ?? Number.NaN);

@@ -105,6 +105,10 @@ describe('bad input gets a clear error and breaks nothing', () => {
     await writeFile(path.join(audioDir, 'calls', 'hello.wav'), await speech('xin chào'));
     await writeFile(path.join(outside, 'private.wav'), await speech('bí mật'));
     await symlink(path.join(outside, 'private.wav'), path.join(audioDir, 'escape.wav'));
+    // Playlists that would have ffmpeg open a file outside AUDIO_DIR, or a URL.
+    const hls = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0', '#EXTINF:2.0,'];
+    await writeFile(path.join(audioDir, 'playlist.m3u8'), [...hls, '../secret/private.wav', '#EXT-X-ENDLIST', ''].join('\n'));
+    await writeFile(path.join(audioDir, 'list.ffconcat'), `ffconcat version 1.0\nfile '${path.join(outside, 'private.wav')}'\n`);
     server = await startTestServer({ AUDIO_DIR: audioDir, MAX_DURATION_SEC: '30', MAX_UPLOAD_MB: '1' });
   });
   afterAll(async () => {
@@ -225,6 +229,14 @@ describe('bad input gets a clear error and breaks nothing', () => {
         }),
       403,
       'path_forbidden',
+    ],
+    ['a playlist in AUDIO_DIR pointing outside it', () => fetch(`${server.url}/wav2vec2?path=playlist.m3u8`), 415, 'unsupported_media_type'],
+    ['a concat list in AUDIO_DIR pointing outside it', () => fetch(`${server.url}/wav2vec2?path=list.ffconcat`), 415, 'unsupported_media_type'],
+    [
+      'an uploaded playlist pointing at a URL',
+      () => postFile(`${server.url}/wav2vec2`, Buffer.from(`#EXTM3U\n#EXTINF:2,\n${server.url}/healthz\n#EXT-X-ENDLIST\n`), 'list.m3u8'),
+      400,
+      'invalid_audio',
     ],
     ['a missing file', () => fetch(`${server.url}/wav2vec2?path=nope.wav`), 404, 'file_not_found'],
     ['an unknown format', async () => postFile(`${server.url}/wav2vec2?format=doc`, await speech('a'), 'a.wav'), 400, 'bad_request'],
