@@ -1,4 +1,5 @@
-import { access, rename, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { access, rename, rm, writeFile } from 'node:fs/promises';
 import type { Config } from '../config.js';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
@@ -155,11 +156,13 @@ export class SpeechTranscriber implements Transcriber {
 
   private async saveDebugCopy(samples: Float32Array, log: Logger): Promise<void> {
     const target = this.options.saveNormalizedWav as string;
-    const temp = `${target}.${process.pid}.tmp`;
+    // A name of its own per job: jobs run side by side, and the last rename wins whole.
+    const temp = `${target}.${randomUUID()}.tmp`;
     try {
       await writeFile(temp, encodeWav(samples, SAMPLE_RATE));
       await rename(temp, target);
     } catch (error) {
+      await rm(temp, { force: true }).catch(() => undefined);
       log.warn({ err: error }, 'could not write SAVE_NORMALIZED_WAV');
     }
   }

@@ -53,9 +53,9 @@ export interface Transcriber {
 export interface TranscriberStatus {
   model: string;
   device: Device;
-  /** Jobs waiting for inference. */
+  /** Jobs taken in and not yet running: still uploading or decoding, or waiting their turn. */
   queued: number;
-  /** Jobs decoding or running. */
+  /** Jobs running inference now. */
   running: number;
   maxPending: number;
   maxDurationSec: number;
