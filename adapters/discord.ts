@@ -22,6 +22,7 @@ import { SttError, toSttError } from '../src/core/errors.js';
 import type { Transcriber } from '../src/core/types.js';
 import { redactSecrets, type Logger } from '../src/logger.js';
 import {
+  BOT_STOP_GRACE_MS,
   DISCORD_MESSAGE_LIMIT,
   NO_SPEECH_REPLY,
   RATE_LIMITED_REPLY,
@@ -83,7 +84,7 @@ export interface DiscordBotOptions {
   /**
    * How long `stop()` lets transcriptions in flight finish before it cancels them (their
    * authors then get the "restarting" reply).
-   * @defaultValue 10 000 ms
+   * @defaultValue {@link BOT_STOP_GRACE_MS}
    */
   stopGraceMs?: number;
 }
@@ -140,7 +141,7 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
   const limits = config.limits;
   const limiter = new UserRateLimiter(config.userRateLimit.count, config.userRateLimit.windowSec * 1000);
   const watched = new Set(config.discord.channelIds);
-  const stopGraceMs = options.stopGraceMs ?? 10_000;
+  const stopGraceMs = options.stopGraceMs ?? BOT_STOP_GRACE_MS;
   const shutdown = new AbortController();
   const inFlight = new Set<Promise<void>>();
   let stopping = false;

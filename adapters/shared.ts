@@ -107,6 +107,13 @@ export class UserRateLimiter {
   }
 }
 
+/**
+ * How long a bot's stop() lets jobs in flight finish. Past it they are cancelled and their
+ * authors told that the service is restarting: no accepted message goes unanswered, and a stop
+ * fits in a container's grace period (compose.yaml gives 60 s).
+ */
+export const BOT_STOP_GRACE_MS = 20_000;
+
 /** The reply when a user is over the rate limit. */
 export const RATE_LIMITED_REPLY = '🐢 Bạn gửi hơi nhanh, vui lòng đợi một chút. (Too many messages, wait a moment.)';
 

@@ -5,6 +5,7 @@ import { SttError } from '../../src/core/errors.js';
 import type { Transcriber } from '../../src/core/types.js';
 import type { Logger } from '../../src/logger.js';
 import {
+  BOT_STOP_GRACE_MS,
   DownloadError,
   NO_SPEECH_REPLY,
   RATE_LIMITED_REPLY,
@@ -52,6 +53,12 @@ export interface TelegramBotOptions {
    * @defaultValue the global fetch
    */
   fetch?: typeof fetch;
+  /**
+   * How long `stop()` lets jobs in flight finish before it cancels them (their authors then
+   * get the "restarting" reply).
+   * @defaultValue {@link BOT_STOP_GRACE_MS}
+   */
+  stopGraceMs?: number;
 }
 
 /** A Telegram bot wired to the transcriber. Build it with {@link createTelegramBot}. */
@@ -70,8 +77,10 @@ export interface TelegramBot {
    */
   start(): Promise<void>;
   /**
-   * Stops polling (webhook mode: stops taking updates), then waits for every job to reply. Called
-   * while start() is under way, it lets start() launch nothing more (or stops what it launched).
+   * Stops polling (webhook mode: stops taking updates), then waits for every job to reply; jobs
+   * still running after `stopGraceMs` are cancelled and answered with the "restarting" reply.
+   * Called while start() is under way, it lets start() launch nothing more (or stops what it
+   * launched).
    */
   stop(): Promise<void>;
   /** Handles one update from the webhook; returns once its handlers have (transcriptions go on). */
@@ -128,6 +137,9 @@ class TelegramTranscriptionBot implements TelegramBot {
   private readonly transcriber: Transcriber;
   private readonly log: Logger;
   private readonly fetch: typeof fetch | undefined;
+  private readonly stopGraceMs: number;
+  /** Aborted when stop()'s grace is over: cancels downloads and transcriptions still running. */
+  private readonly shutdown = new AbortController();
   private readonly rateLimiter: UserRateLimiter;
   private readonly allowed: Set<string> | undefined;
   /** Everything running in the background: jobs, replies, chat actions. */
@@ -149,6 +161,7 @@ class TelegramTranscriptionBot implements TelegramBot {
     this.transcriber = options.transcriber;
     this.log = options.logger.child({ component: 'telegram' });
     this.fetch = options.fetch;
+    this.stopGraceMs = options.stopGraceMs ?? BOT_STOP_GRACE_MS;
     this.mode = config.telegram.webhookUrl ? 'webhook' : 'polling';
     this.webhookSecret = webhookSecretFor(token, config.telegram.webhookSecret);
     this.rateLimiter = new UserRateLimiter(config.userRateLimit.count, config.userRateLimit.windowSec * 1000);
@@ -230,7 +243,12 @@ class TelegramTranscriptionBot implements TelegramBot {
         }
         await this.polling.catch(() => undefined);
       }
-      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+      const grace = setTimeout(() => this.shutdown.abort(new SttError('shutting_down')), this.stopGraceMs);
+      try {
+        while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+      } finally {
+        clearTimeout(grace);
+      }
       this.log.info('telegram bot stopped');
     })();
     return this.stopped;
@@ -358,11 +376,13 @@ class TelegramTranscriptionBot implements TelegramBot {
         maxBytes: this.config.limits.maxUploadBytes,
         maxMb: this.config.limits.maxUploadMb,
         idleMs: this.config.limits.uploadIdleMs,
+        signal: this.shutdown.signal,
         fetch: this.fetch,
       });
       const transcript = await this.transcriber.transcribe(input, {
         jobId: job.jobId,
         source: 'telegram',
+        signal: this.shutdown.signal,
         onQueued: (ahead) => {
           if (ahead > 0) placeholder = this.sendPlaceholder(job, ahead);
         },
@@ -370,8 +390,10 @@ class TelegramTranscriptionBot implements TelegramBot {
       outcome = { ok: true, text: transcript.text.trim() };
       this.log.info({ jobId: job.jobId, duration: transcript.duration, processingMs: transcript.processingMs, chars: outcome.text.length }, 'telegram message transcribed');
     } catch (error) {
-      outcome = { ok: false, error };
-      this.logFailure(error, where);
+      // A job cut short by stop() is told the service is restarting, whatever layer saw the abort.
+      const failure = this.shutdown.signal.aborted ? new SttError('shutting_down', undefined, { cause: error }) : error;
+      outcome = { ok: false, error: failure };
+      this.logFailure(failure, where);
     } finally {
       typing.stop();
     }

@@ -27,6 +27,7 @@ import { buildApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/logger.js';
 import { ffmpegFile, speech } from '../support/audio.js';
 import { testConfig, testCore } from '../support/core.js';
+import { waitUntil } from '../support/server.js';
 import { FakeBotApi, type MessageContent, type RecordedCall } from '../fakes/telegram-bot-api.js';
 
 // A token shaped like a real one (bot id : 35 characters); its secret part may never leak.
@@ -59,6 +60,7 @@ interface StartOptions {
   webhook?: boolean;
   /** Leave the bot unstarted. */
   noStart?: boolean;
+  stopGraceMs?: number;
   /** Runs once the bot has stopped (to close what the test built for it). */
   after?: () => Promise<void>;
 }
@@ -97,7 +99,7 @@ async function startBot(env: Record<string, string> = {}, options: StartOptions 
   const transcriber = options.transcriber ?? core.transcriber;
   let bot: TelegramBot;
   try {
-    bot = createTelegramBot({ config, transcriber, logger, retry, fetch: options.fetch });
+    bot = createTelegramBot({ config, transcriber, logger, retry, fetch: options.fetch, stopGraceMs: options.stopGraceMs });
   } catch (error) {
     await fake.close();
     throw error;
@@ -599,6 +601,23 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
       [status.message_id, answer.params.text],
       [message.message_id, 'tôi là người việt nam'],
     ]);
+  });
+
+  it('on stop, lets running jobs reply; one still waiting after the grace is cancelled and told the service restarts', async () => {
+    const held = holdFirstJob(narrow);
+    const h = await startBot({}, { transcriber: held.transcriber, stopGraceMs: 300 });
+    const { fake } = h;
+    const first = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn']);
+    await held.holding;
+    const second = sendMedia(fake, PRIVATE, LAN, 'voice', voice['tôi là người việt nam']);
+    await fake.waitFor((c) => isReply(PRIVATE, second)(c) && isPlaceholder(String(c.params.text)), 8_000);
+    const stopped = h.bot.stop();
+    // After the grace the waiting job is cancelled; its reply keeps the chat's order, after the first's.
+    await waitUntil(async () => (h.logs.some((l) => l.includes('"code":"shutting_down"')) ? true : undefined), 8_000, 'the grace to end');
+    held.release();
+    await stopped;
+    expect(repliesTo(fake, PRIVATE, first)).toEqual(['xin chào các bạn']);
+    expect(repliesTo(fake, PRIVATE, second)).toEqual([errorReply(new SttError('shutting_down'))]);
   });
 
   it('in webhook mode takes updates on the service app with the secret token, refuses a wrong one with 401, and replies', async () => {
