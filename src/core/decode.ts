@@ -46,7 +46,7 @@ export function resolveFfmpegPath(configured: string | undefined): string {
 export async function decodeAudio(input: Uint8Array | { path: string }, options: DecodeOptions): Promise<Float32Array> {
   if (input instanceof Uint8Array && sniffNonAudio(input)) throw new SttError('unsupported_media_type');
   if (input instanceof Uint8Array && needsSeekableInput(input)) {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'viet-stt-'));
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'viet-stt-decode-'));
     try {
       const file = path.join(dir, 'input.m4a');
       await writeFile(file, input, { mode: 0o600 });

@@ -255,9 +255,11 @@ describe('bad input gets a clear error and breaks nothing', () => {
     const full = await speech('xin chào các bạn hôm nay', 'ogg-opus');
     const response = await postFile(`${server.url}/wav2vec2`, full.subarray(0, Math.floor(full.length / 2)), 'cut.ogg');
     expect(response.status).toBe(200);
-    const transcript = (await json(response)).transcript as string;
-    expect(transcript.length).toBeGreaterThan(0);
-    expect('xin chào các bạn hôm nay'.startsWith(transcript.split(' ').slice(0, -1).join(' '))).toBe(true);
+    const words = ((await json(response)).transcript as string).split(' ');
+    // The first half of the audio holds at least its first two words; the last one heard may be cut.
+    expect(words.slice(0, 2)).toEqual(['xin', 'chào']);
+    expect(words.length).toBeLessThan(5);
+    expect('xin chào các bạn hôm nay'.split(' ').slice(0, words.length - 1)).toEqual(words.slice(0, -1));
   });
 
   it('a path inside AUDIO_DIR, by GET and by form', async () => {

@@ -51,7 +51,7 @@ export async function ffmpegChildren(): Promise<number[]> {
 
 /** Temporary files and folders the service creates (decode spills MP4s there). */
 export async function serviceTempFiles(): Promise<string[]> {
-  return (await readdir(os.tmpdir())).filter((name) => name.startsWith('viet-stt-'));
+  return (await readdir(os.tmpdir())).filter((name) => name.startsWith('viet-stt-decode-'));
 }
 
 /** Polls `check` until it returns a value, within `timeoutMs`. */

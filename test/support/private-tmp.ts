@@ -1,0 +1,17 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll } from 'vitest';
+
+// Each test file gets a temporary folder of its own as TMPDIR (os.tmpdir() reads it, and the
+// ffmpeg and service processes the file starts inherit it), so the checks that the service
+// leaves no temporary file behind see only what this file's service made.
+const dir = mkdtempSync(path.join(os.tmpdir(), 'stt-test-tmp-'));
+const previous = process.env.TMPDIR;
+process.env.TMPDIR = dir;
+
+afterAll(() => {
+  if (previous === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = previous;
+  rmSync(dir, { recursive: true, force: true });
+});
