@@ -49,7 +49,13 @@ const schema = z.object({
   TELEGRAM_ALLOWED_CHAT_IDS: idList,
   TELEGRAM_GROUP_MODE: z.enum(['auto', 'on-demand']).default('auto'),
   TELEGRAM_WEBHOOK_URL: url,
-  TELEGRAM_WEBHOOK_SECRET: optionalString,
+  // What Telegram allows in a secret_token: 1-256 of A-Z, a-z, 0-9, _ and -.
+  TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,256}$/, 'must be 1-256 characters of A-Z, a-z, 0-9, _ and -')
+      .optional(),
+  ),
 
   DISCORD_BOT_TOKEN: optionalString,
   DISCORD_API_ROOT: z.url().default('https://discord.com/api'),

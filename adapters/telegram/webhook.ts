@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, RawServerDefault } from 'fastify';
+import { SttError } from '../../src/core/errors.js';
 import type { Update } from 'telegraf/types';
 import type { TelegramBot } from './bot.js';
 
@@ -61,12 +62,14 @@ export function mountTelegramWebhook<Log extends FastifyBaseLogger>(
 ): boolean {
   if (bot.mode !== 'webhook') return false;
   app.post(TELEGRAM_WEBHOOK_PATH, async (request, reply) => {
+    const refuse = (error: SttError): FastifyReply =>
+      reply.code(error.status).send({ status: 'error', error: error.code, message: error.message });
     if (!secretMatches(request.headers[WEBHOOK_SECRET_HEADER], bot.webhookSecret)) {
       request.log.warn('telegram webhook call without the right secret token');
-      return reply.code(401).send({ error: 'unauthorized' });
+      return refuse(new SttError('unauthorized', `The ${WEBHOOK_SECRET_HEADER} header is missing or wrong.`));
     }
-    if (!isUpdate(request.body)) return reply.code(400).send({ error: 'bad_request' });
-    if (!bot.accepting) return reply.code(503).send({ error: 'shutting_down' });
+    if (!isUpdate(request.body)) return refuse(new SttError('bad_request', 'The body is not a Telegram update.'));
+    if (!bot.accepting) return refuse(new SttError('shutting_down'));
     await bot.handleWebhook(request.body);
     // An empty body: Telegram would run a JSON body with a `method` as an API call.
     return reply.code(200).send();

@@ -634,6 +634,11 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     for (const headers of wrongSecrets) {
       const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(stray) });
       expect(response.status).toBe(401);
+      expect(await response.json()).toEqual({
+        status: 'error',
+        error: 'unauthorized',
+        message: 'The x-telegram-bot-api-secret-token header is missing or wrong.',
+      });
     }
 
     const message = sendMedia(fake, PRIVATE, LAN, 'voice', voice['hôm nay trời đẹp quá']);
