@@ -1,5 +1,5 @@
-import 'dotenv/config';
 import { pathToFileURL } from 'node:url';
+import dotenv from 'dotenv';
 import { createDiscordBot, type DiscordBot, type DiscordBotOptions } from '../adapters/discord.js';
 import { createTelegramBot, mountTelegramWebhook, type TelegramBot, type TelegramBotOptions } from '../adapters/telegram.js';
 import { loadConfig, type Config } from './config.js';
@@ -116,6 +116,8 @@ async function run(): Promise<void> {
   // the process at once; a second signal falls back to Node's default and ends it regardless.
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // .env fills in what the environment leaves unset; only the program does this, not an import.
+  dotenv.config({ quiet: true });
   try {
     service = await startService(process.env);
   } catch (error) {
