@@ -14,10 +14,13 @@
  *
  * Results go to stdout and to test-output/bench.json.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
 import { createCore } from '../src/core/create-transcriber.js';
 import { Metrics } from '../src/core/metrics.js';
@@ -150,50 +153,69 @@ async function startBenchService(chunkSec: number, strideSec: number, modelDir =
   };
 }
 
-async function benchTranscription(onePass: boolean, seconds: number[], modelDir = MODEL_DIR) {
-  const chunkSec = onePass ? 1000 : CHUNK_SEC;
-  const strideSec = onePass ? 0 : STRIDE_SEC;
-  const int8 = modelDir === INT8_MODEL_DIR;
-  const service = await startBenchService(chunkSec, strideSec, modelDir);
-  const rows = [];
+/** One row of the transcription table: what runs, in a process of its own. */
+interface RowSpec {
+  onePass: boolean;
+  int8: boolean;
+  seconds: number;
+}
+
+/**
+ * Measures one row in this process: a fresh service, a warm-up, then one transcription of
+ * `spec.seconds` of audio while /healthz is probed. Called in a child process per row, so that
+ * each row's peak RSS is its own and not the high-water mark of the rows before it.
+ */
+async function measureRow(spec: RowSpec) {
+  const chunkSec = spec.onePass ? 1000 : CHUNK_SEC;
+  const service = await startBenchService(chunkSec, spec.onePass ? 0 : STRIDE_SEC, spec.int8 ? INT8_MODEL_DIR : MODEL_DIR);
   try {
-    for (const s of seconds) {
-      const data = speechOf(s);
-      const sampler = rssSampler();
-      const latencies: number[] = [];
-      let probing = true;
-      const probe = (async () => {
-        while (probing) {
-          const t0 = performance.now();
-          await fetch(`${service.url}/healthz`).then((r) => r.arrayBuffer());
-          latencies.push(performance.now() - t0);
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-      })();
-      const started = performance.now();
-      const transcript = await service.core.transcriber.transcribe({ kind: 'buffer', data });
-      const wall = performance.now() - started;
-      probing = false;
-      await probe;
-      const peakRssMb = sampler.stop();
-      rows.push({
-        mode: `${onePass ? 'one pass' : `windows of ${chunkSec} s`}${int8 ? ', int8' : ''}`,
-        audioSec: s,
-        seconds: +(wall / 1000).toFixed(2),
-        rtf: +(wall / 1000 / s).toFixed(3),
-        sessionRunSec: +(transcript.inferenceMs / 1000).toFixed(2),
-        overFloor: +(wall / transcript.inferenceMs).toFixed(2),
-        peakRssMb,
-        device: transcript.device,
-        healthzP50Ms: +percentile(latencies, 50).toFixed(1),
-        healthzMaxMs: +Math.max(...latencies).toFixed(1),
-      });
-      process.stdout.write(`${JSON.stringify(rows.at(-1))}\n`);
-    }
+    const data = speechOf(spec.seconds);
+    const sampler = rssSampler();
+    const latencies: number[] = [];
+    let probing = true;
+    const probe = (async () => {
+      while (probing) {
+        const t0 = performance.now();
+        await fetch(`${service.url}/healthz`).then((r) => r.arrayBuffer());
+        latencies.push(performance.now() - t0);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    })();
+    const started = performance.now();
+    const transcript = await service.core.transcriber.transcribe({ kind: 'buffer', data });
+    const wall = performance.now() - started;
+    probing = false;
+    await probe;
+    return {
+      mode: `${spec.onePass ? 'one pass' : `windows of ${chunkSec} s`}${spec.int8 ? ', int8' : ''}`,
+      audioSec: spec.seconds,
+      seconds: +(wall / 1000).toFixed(2),
+      rtf: +(wall / 1000 / spec.seconds).toFixed(3),
+      sessionRunSec: +(transcript.inferenceMs / 1000).toFixed(2),
+      overFloor: +(wall / transcript.inferenceMs).toFixed(2),
+      peakRssMb: sampler.stop(),
+      device: transcript.device,
+      healthzP50Ms: +percentile(latencies, 50).toFixed(1),
+      healthzP99Ms: +percentile(latencies, 99).toFixed(1),
+      healthzMaxMs: +Math.max(...latencies).toFixed(1),
+    };
   } finally {
     await service.close();
   }
-  return rows;
+}
+
+/** Runs {@link measureRow} in a child process and returns its row. */
+async function rowInChild(spec: RowSpec): Promise<Awaited<ReturnType<typeof measureRow>>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--row', JSON.stringify(spec)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`the bench row ${JSON.stringify(spec)} exited with ${code}`);
+  const row = JSON.parse(out.trim().split('\n').pop() ?? '') as Awaited<ReturnType<typeof measureRow>>;
+  process.stdout.write(`${JSON.stringify(row)}\n`);
+  return row;
 }
 
 /** `count` uploads of `seconds` of audio, all at once, over HTTP. */
@@ -233,20 +255,26 @@ async function benchConcurrentHttp(count: number, seconds: number) {
 
 async function main(): Promise<void> {
   await ensureBaseModel();
-  const windowed = await benchTranscription(false, [10, 60, 300]);
-  const onePass = await benchTranscription(true, [60]);
-  const int8 = await benchTranscription(false, [60], INT8_MODEL_DIR);
+  const rows = [];
+  for (const seconds of [10, 60, 300]) rows.push(await rowInChild({ onePass: false, int8: false, seconds }));
+  rows.push(await rowInChild({ onePass: true, int8: false, seconds: 60 }));
+  rows.push(await rowInChild({ onePass: false, int8: true, seconds: 60 }));
   const int8Change = await int8Deviation(speechOf(20), loadConfig({ ...process.env, MODEL_DIR }).inference.threads);
   process.stdout.write(`${JSON.stringify({ int8Change })}\n`);
   const http = await benchConcurrentHttp(20, 10);
   const conversion = await benchConvert();
   process.stdout.write(`${JSON.stringify({ conversion })}\n`);
-  const results = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, windowed, onePass, int8, int8Change, http, conversion };
+  const results = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, rows, int8Change, http, conversion };
   await mkdir('test-output', { recursive: true });
   await writeFile('test-output/bench.json', `${JSON.stringify(results, null, 2)}\n`);
-  console.table([...windowed, ...onePass, ...int8]);
+  console.table(rows);
   console.table([http]);
   console.table([conversion]);
 }
 
-await main();
+const rowArg = process.argv.indexOf('--row');
+if (rowArg > 0) {
+  process.stdout.write(`${JSON.stringify(await measureRow(JSON.parse(process.argv[rowArg + 1]) as RowSpec))}\n`);
+} else {
+  await main();
+}
