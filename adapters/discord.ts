@@ -372,7 +372,9 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
       } catch (error) {
         cancel.abort(error);
         void ready.catch(() => undefined);
-        throw new Error(`Discord login failed: ${redact(error instanceof Error ? error.message : String(error))}`, { cause: describeError(error) });
+        // The cause keeps the original's name and code, with the token scrubbed from its text.
+        const cause = Object.assign(new Error(redact(error instanceof Error ? error.message : String(error))), describeError(error));
+        throw new Error(`Discord login failed: ${cause.message}`, { cause });
       }
       const readyClient = await ready;
       await registerCommands(readyClient);

@@ -293,4 +293,24 @@ describe('Discord bot against a fake Discord', () => {
     expect(logs.some((l) => l.includes('discord bot ready'))).toBe(true);
     // assertNoTokenLeak runs after every test; here the logs also hold debug lines and an error.
   });
+
+  it('refuses to start with a token Discord does not accept, saying so without the token', async () => {
+    const fake = await FakeDiscord.start({ token: TOKEN, heartbeatIntervalMs: 1_000 });
+    const wrong = `${TOKEN.slice(0, -6)}AAAAAA`;
+    const bot = createDiscordBot({
+      config: testConfig({ DISCORD_BOT_TOKEN: wrong, DISCORD_API_ROOT: fake.apiRoot }),
+      transcriber: core.transcriber,
+      logger: createLogger({ level: 'silent' }),
+      clientOptions: { rest: { offset: 0, timeout: 5_000, retries: 0 } },
+    });
+    try {
+      const error = (await bot.start().catch((e: unknown) => e)) as Error & { cause: Error };
+      expect(error.message).toMatch(/^Discord login failed: /);
+      expect(error.cause).toBeInstanceOf(Error);
+      expect(JSON.stringify([error.message, error.cause.message, error.cause.stack, error.stack])).not.toContain(wrong.split('.')[2]);
+    } finally {
+      await bot.stop();
+      await fake.close();
+    }
+  });
 });
