@@ -89,6 +89,9 @@ describe('POST /wav2vec2 transcribes what users send', () => {
     const response = await postFile(`${server.url}/wav2vec2`, encodeWav(new Float32Array(160_000)), 'silence.wav');
     expect(response.status).toBe(200);
     expect(await json(response)).toMatchObject({ status: 'success', transcript: '', words: [], duration: 10 });
+    const next = await postFile(`${server.url}/wav2vec2`, await speech('tốt'), 'ok.wav');
+    expect((await json(next)).transcript).toBe('tốt');
+    expect(await ffmpegChildren()).toEqual([]);
   });
 });
 
@@ -298,6 +301,8 @@ describe('paths, keys and the queue', () => {
       const ok = await postFile(`${server.url}/wav2vec2`, audio, 'a.wav', {}, { authorization: 'Bearer k3y-for-tests' });
       expect(ok.status).toBe(200);
       expect((await json(ok)).transcript).toBe('xin chào');
+      expect(await ffmpegChildren()).toEqual([]);
+      expect(await serviceTempFiles()).toEqual([]);
     } finally {
       await server.close();
     }
