@@ -1,8 +1,7 @@
-import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { speech } from '../support/audio.js';
 import { TONE_MODEL_DIR } from '../support/core.js';
-import { postFile, waitUntil } from '../support/server.js';
+import { postFile, streamUpload, waitUntil } from '../support/server.js';
 import { startServiceProcess } from '../support/service-process.js';
 
 describe('SIGTERM', () => {
@@ -11,15 +10,7 @@ describe('SIGTERM', () => {
     const audio = await speech('một hai ba bốn năm');
 
     // One upload still streaming in (admitted, not yet decoded) and one complete.
-    const slow = http.request(`${service.url}/wav2vec2`, { method: 'POST', headers: { 'content-type': 'audio/wav', 'content-length': audio.length } });
-    const slowAnswer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      slow.on('response', (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      slow.on('error', reject);
-    });
+    const { request: slow, answer: slowAnswer } = streamUpload(`${service.url}/wav2vec2`, audio.length);
     slow.write(audio.subarray(0, 2000));
     await waitUntil(async () => {
       const health = (await (await fetch(`${service.url}/healthz`)).json()) as { queue: { waiting: number } };

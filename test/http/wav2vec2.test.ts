@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { mkdtemp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/core/wav.js';
 import { createLogger } from '../../src/logger.js';
 import { speech, type Format } from '../support/audio.js';
-import { ffmpegChildren, postFile, serviceTempFiles, startTestServer, waitUntil } from '../support/server.js';
+import { ffmpegChildren, postFile, serviceTempFiles, startTestServer, streamUpload, waitUntil } from '../support/server.js';
 
 const PHRASE = 'xin chào các bạn hôm nay trời đẹp quá';
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
@@ -314,15 +313,7 @@ describe('paths, keys and the queue', () => {
     try {
       // A slow upload holds its place in the queue while its body streams in.
       const audio = await speech('một hai ba');
-      const slow = http.request(`${server.url}/wav2vec2`, { method: 'POST', headers: { 'content-type': 'audio/wav', 'content-length': audio.length } });
-      const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
-        slow.on('response', (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        slow.on('error', reject);
-      });
+      const { request: slow, answer: answered } = streamUpload(`${server.url}/wav2vec2`, audio.length);
       slow.write(audio.subarray(0, 1000));
       await waitUntil(async () => ((await healthz()).waiting === 1 ? true : undefined), 5000, 'the slow upload to be admitted');
 
@@ -337,8 +328,8 @@ describe('paths, keys and the queue', () => {
       expect(JSON.parse(done.body).transcript).toBe('một hai ba');
 
       // A client that disconnects mid-upload: its job is cancelled and its place freed.
-      const leaving = http.request(`${server.url}/wav2vec2`, { method: 'POST', headers: { 'content-type': 'audio/wav', 'content-length': audio.length } });
-      leaving.on('error', () => undefined);
+      const { request: leaving, answer: left } = streamUpload(`${server.url}/wav2vec2`, audio.length);
+      left.catch(() => undefined);
       leaving.write(audio.subarray(0, 1000));
       await waitUntil(async () => ((await healthz()).waiting === 1 ? true : undefined), 5000, 'the upload to be admitted');
       leaving.destroy();
@@ -357,15 +348,7 @@ describe('a stalled upload', () => {
     const server = await startTestServer({ UPLOAD_IDLE_SEC: '0.5', QUEUE_MAX_PENDING: '1' });
     try {
       const audio = await speech('một hai ba');
-      const stalled = http.request(`${server.url}/wav2vec2`, { method: 'POST', headers: { 'content-type': 'audio/wav', 'content-length': audio.length } });
-      stalled.on('error', () => undefined);
-      const answer = new Promise<{ status: number; body: string }>((resolve) => {
-        stalled.on('response', (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-      });
+      const { request: stalled, answer } = streamUpload(`${server.url}/wav2vec2`, audio.length);
       stalled.write(audio.subarray(0, 1000));
       const { status, body } = await answer;
       expect(status).toBe(408);

@@ -1,4 +1,5 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import { buildApp } from '../../src/http/app.js';
 import { Metrics } from '../../src/core/metrics.js';
@@ -30,6 +31,20 @@ export function postFile(url: string, data: Uint8Array, filename: string, fields
   for (const [key, value] of Object.entries(fields)) form.append(key, value);
   form.append('file', new Blob([new Uint8Array(data)]), filename);
   return fetch(url, { method: 'POST', body: form, headers });
+}
+
+/** A raw WAV upload the test streams by hand: `request` to write, end or destroy; `answer` once it is answered. */
+export function streamUpload(url: string, length: number): { request: http.ClientRequest; answer: Promise<{ status: number; body: string }> } {
+  const request = http.request(url, { method: 'POST', headers: { 'content-type': 'audio/wav', 'content-length': length } });
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request.on('response', (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    request.on('error', reject);
+  });
+  return { request, answer };
 }
 
 /** ffmpeg processes whose parent is this test process. */
