@@ -164,21 +164,13 @@ export function transpose(x: Matrix): Matrix {
  * channel normalised over time (biased variance), eps 1e-5 (GroupNorm's default).
  */
 export function groupNormPerChannel(x: Matrix, weight: Float64Array, bias: Float64Array, eps = 1e-5): Matrix {
-  // With one channel per group the statistics are per row of [C, T]: a LayerNorm over time,
-  // followed by the per-channel affine.
-  const out = new Float64Array(x.data.length);
+  // With one channel per group the statistics are per row of [C, T]: a LayerNorm over time
+  // without its affine, then the per-channel one.
+  const normed = layerNormRows(x, new Float64Array(x.cols).fill(1), new Float64Array(x.cols), eps);
   for (let c = 0; c < x.rows; c++) {
-    const row = x.data.subarray(c * x.cols, (c + 1) * x.cols);
-    let mean = 0;
-    for (const v of row) mean += v;
-    mean /= x.cols;
-    let variance = 0;
-    for (const v of row) variance += (v - mean) ** 2;
-    variance /= x.cols;
-    const inv = 1 / Math.sqrt(variance + eps);
-    for (let t = 0; t < x.cols; t++) out[c * x.cols + t] = (row[t] - mean) * inv * weight[c] + bias[c];
+    for (let t = 0; t < x.cols; t++) normed.data[c * x.cols + t] = normed.data[c * x.cols + t] * weight[c] + bias[c];
   }
-  return { rows: x.rows, cols: x.cols, data: out };
+  return normed;
 }
 
 /** nn.Linear: x [rows, in] · Wᵀ + b with W [out, in]. */
