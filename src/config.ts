@@ -38,6 +38,11 @@ const schema = z.object({
   MAX_DURATION_SEC: positive.default(300),
   MAX_UPLOAD_MB: positive.default(25),
   UPLOAD_IDLE_SEC: positive.default(30),
+  UPLOAD_DEADLINE_SEC: positive.default(300),
+  UPLOAD_MIN_RATE_KBPS: z.coerce.number().min(0).default(8),
+  MAX_UPLOADS_IN_FLIGHT: int(1).default(16),
+  DECODE_TIMEOUT_SEC: positive.default(60),
+  SHUTDOWN_GRACE_SEC: positive.default(30),
   FFMPEG_PATH: optionalString,
 
   AUDIO_DIR: optionalString,
@@ -95,7 +100,21 @@ export interface Config {
     maxUploadMb: number;
     /** An upload or download that sends nothing for this long is given up. */
     uploadIdleMs: number;
+    /** The whole of an upload's or download's body must arrive within this long. */
+    uploadDeadlineMs: number;
+    /**
+     * Once a body has taken longer than `uploadIdleMs`, its average rate must stay at or above
+     * this many bytes a second (0: no minimum), so a trickle cannot hold a connection for the
+     * whole deadline.
+     */
+    uploadMinBytesPerSec: number;
+    /** Request bodies on the transcription routes read at once; past it, `too_many_uploads`. */
+    maxUploadsInFlight: number;
+    /** ffmpeg is stopped, and the job fails, when one decode runs longer than this. */
+    decodeTimeoutMs: number;
   };
+  /** From SIGTERM, how long accepted work may take before what is left is cancelled and the process exits. */
+  shutdownGraceMs: number;
   ffmpegPath: string | undefined;
   audioDir: string | undefined;
   apiKey: string | undefined;
@@ -132,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   const e = parsed.data;
   const problems: string[] = [];
   if (e.STRIDE_SEC * 2 >= e.CHUNK_SEC) problems.push('STRIDE_SEC: twice the stride must be shorter than CHUNK_SEC');
+  if (e.UPLOAD_IDLE_SEC > e.UPLOAD_DEADLINE_SEC) problems.push('UPLOAD_IDLE_SEC: must not be longer than UPLOAD_DEADLINE_SEC');
   if (problems.length > 0) throw new ConfigError(problems);
 
   const workers = e.INFERENCE_WORKERS;
@@ -163,7 +183,12 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       maxUploadMb: e.MAX_UPLOAD_MB,
       maxUploadBytes: Math.round(e.MAX_UPLOAD_MB * 1024 * 1024),
       uploadIdleMs: Math.round(e.UPLOAD_IDLE_SEC * 1000),
+      uploadDeadlineMs: Math.round(e.UPLOAD_DEADLINE_SEC * 1000),
+      uploadMinBytesPerSec: Math.round(e.UPLOAD_MIN_RATE_KBPS * 1024),
+      maxUploadsInFlight: e.MAX_UPLOADS_IN_FLIGHT,
+      decodeTimeoutMs: Math.round(e.DECODE_TIMEOUT_SEC * 1000),
     },
+    shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SEC * 1000),
     ffmpegPath: e.FFMPEG_PATH,
     audioDir: e.AUDIO_DIR ? path.resolve(e.AUDIO_DIR) : undefined,
     apiKey: e.API_KEY,
