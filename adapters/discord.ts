@@ -203,6 +203,8 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
       maxBytes: limits.maxUploadBytes,
       maxMb: limits.maxUploadMb,
       idleMs: limits.uploadIdleMs,
+      deadlineMs: limits.uploadDeadlineMs,
+      minBytesPerSec: limits.uploadMinBytesPerSec,
       signal: shutdown.signal,
       fetch: options.fetch,
     });

@@ -1,4 +1,5 @@
 import { SttError, toSttError, type ErrorCode } from '../src/core/errors.js';
+import { StreamLimitError, readStream } from '../src/core/read-stream.js';
 
 /**
  * What the Telegram and Discord bots share: splitting long transcripts, the replies for every
@@ -139,71 +140,95 @@ export interface DownloadOptions {
    * @defaultValue 30 000 ms
    */
   idleMs?: number;
+  /**
+   * The whole body must arrive within this long of the headers (`UPLOAD_DEADLINE_SEC`).
+   * @defaultValue none: the idle timeout and the minimum rate bound a download on their own
+   */
+  deadlineMs?: number;
+  /**
+   * Once the body has taken longer than `idleMs`, its average rate must stay at or above this
+   * many bytes a second (`UPLOAD_MIN_RATE_KBPS`), so a trickle cannot hold a job until the deadline.
+   * @defaultValue 0: no minimum
+   */
+  minBytesPerSec?: number;
   signal?: AbortSignal;
   fetch?: typeof fetch;
   headers?: Record<string, string>;
 }
 
+/** The refusal of a file over the upload limit, in the words every bot uses. */
+export function fileTooLarge(maxMb: number): SttError {
+  return new SttError('payload_too_large', `The file is larger than the ${maxMb} MB limit.`);
+}
+
+/**
+ * What a bot tells of a download or file read that passed one of its stream limits:
+ * `payload_too_large` for the size, a DownloadError saying what went wrong for the clock.
+ * `what` names the transfer (`the file download`); it never holds a URL or path. `status` is
+ * the HTTP status the transfer had started with, if any.
+ */
+export function limitFailure(error: StreamLimitError, what: string, maxMb: number, status?: number): Error {
+  switch (error.reason) {
+    case 'too_large':
+      return fileTooLarge(maxMb);
+    case 'idle':
+      return new DownloadError(`${what} stalled: nothing arrived for ${error.limit / 1000} s`, status, { cause: error });
+    case 'deadline':
+      return new DownloadError(`${what} took too long: not finished within ${error.limit / 1000} s`, status, { cause: error });
+    case 'too_slow':
+      return new DownloadError(`${what} was too slow: under ${error.limit} bytes/s on average`, status, { cause: error });
+  }
+}
+
 /**
  * Downloads a file into memory, failing with `payload_too_large` as soon as the stream passes
  * `maxBytes` (or at once when Content-Length says so), not after, and with a DownloadError when
- * nothing arrives for `idleMs`.
+ * nothing arrives for `idleMs`, the body is not done within `deadlineMs`, or it comes slower
+ * than `minBytesPerSec`. The body is read by {@link readStream}; the fetch is aborted on any early end.
  */
 export async function downloadCapped(url: string, options: DownloadOptions): Promise<Uint8Array> {
   const doFetch = options.fetch ?? fetch;
   const idleMs = options.idleMs ?? 30_000;
-  const stalled = new AbortController();
-  let idle: NodeJS.Timeout | undefined;
-  /** (Re)starts the idle clock. */
-  const watch = (): void => {
-    clearTimeout(idle);
-    idle = setTimeout(() => stalled.abort(), idleMs);
-  };
-  const failure = (error: unknown, message: string, status?: number): DownloadError =>
-    stalled.signal.aborted
-      ? new DownloadError(`the file download stalled: nothing arrived for ${idleMs / 1000} s`, status)
-      : new DownloadError(message, status, { cause: stripUrl(error) });
-  const signal = options.signal ? AbortSignal.any([options.signal, stalled.signal]) : stalled.signal;
+  const what = 'the file download';
+  const controller = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  // Until the headers arrive, fetch is the one waiting: the idle clock aborts it.
+  let stalled = false;
+  const idle = setTimeout(() => {
+    stalled = true;
+    controller.abort();
+  }, idleMs);
+  let response: Response;
   try {
-    watch();
-    let response: Response;
-    try {
-      response = await doFetch(url, { signal, headers: options.headers });
-    } catch (error) {
-      throw failure(error, 'the file could not be downloaded');
-    }
-    if (!response.ok || !response.body) {
-      await response.body?.cancel();
-      throw new DownloadError(`the file download answered ${response.status}`, response.status);
-    }
-    const tooLarge = (): SttError => new SttError('payload_too_large', `The file is larger than the ${options.maxMb} MB limit.`);
-    const declared = Number(response.headers.get('content-length') ?? Number.NaN);
-    if (declared > options.maxBytes) {
-      await response.body.cancel();
-      throw tooLarge();
-    }
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (;;) {
-      watch();
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        throw failure(error, 'the file download was cut off', response.status);
-      }
-      if (chunk.done) break;
-      total += chunk.value.length;
-      if (total > options.maxBytes) {
-        await reader.cancel();
-        throw tooLarge();
-      }
-      chunks.push(chunk.value);
-    }
-    return Buffer.concat(chunks, total);
+    response = await doFetch(url, { signal, headers: options.headers });
+  } catch (error) {
+    if (stalled) throw new DownloadError(`${what} stalled: nothing arrived for ${idleMs / 1000} s`, undefined);
+    throw new DownloadError('the file could not be downloaded', undefined, { cause: stripUrl(error) });
   } finally {
     clearTimeout(idle);
+  }
+  if (!response.ok || !response.body) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new DownloadError(`${what} answered ${response.status}`, response.status);
+  }
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > options.maxBytes) {
+    await response.body.cancel().catch(() => undefined);
+    throw fileTooLarge(options.maxMb);
+  }
+  try {
+    // Node's web streams are async iterable; the DOM typings the project compiles against do not say so.
+    return await readStream(response.body as unknown as AsyncIterable<Uint8Array>, {
+      maxBytes: options.maxBytes,
+      idleMs,
+      deadlineMs: options.deadlineMs,
+      minBytesPerSec: options.minBytesPerSec,
+      signal: options.signal,
+      stop: () => controller.abort(),
+    });
+  } catch (error) {
+    if (error instanceof StreamLimitError) throw limitFailure(error, what, options.maxMb, response.status);
+    throw new DownloadError(`${what} was cut off`, response.status, { cause: stripUrl(error) });
   }
 }
 

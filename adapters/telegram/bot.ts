@@ -376,6 +376,8 @@ class TelegramTranscriptionBot implements TelegramBot {
         maxBytes: this.config.limits.maxUploadBytes,
         maxMb: this.config.limits.maxUploadMb,
         idleMs: this.config.limits.uploadIdleMs,
+        deadlineMs: this.config.limits.uploadDeadlineMs,
+        minBytesPerSec: this.config.limits.uploadMinBytesPerSec,
         signal: this.shutdown.signal,
         fetch: this.fetch,
       });

@@ -1,8 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { DownloadError, UserRateLimiter, downloadCapped, splitMessage } from '../../adapters/shared.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DownloadError, UserRateLimiter, downloadCapped, splitMessage, type DownloadOptions } from '../../adapters/shared.js';
 import { SttError } from '../../src/core/errors.js';
+import { StreamLimitError } from '../../src/core/read-stream.js';
 
 describe('splitMessage', () => {
   it.each([
@@ -117,6 +118,78 @@ describe('downloadCapped', () => {
     expect(error).toBeInstanceOf(DownloadError);
     expect(error.message).toBe('the file could not be downloaded');
     expect(String((error.cause as Error).message)).toMatch(/^TypeError \((ECONNRESET|UND_ERR_SOCKET)\)$/);
+    expect(JSON.stringify([error.message, (error.cause as Error).message, error.stack])).not.toContain(TOKEN.split(':')[1]);
+  });
+
+  describe('on a clock', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** A fetch whose body sends `chunk` every `everyMs` until aborted; records the signal it got. */
+    function trickle(chunk: number, everyMs: number) {
+      const seen: { signal?: AbortSignal } = {};
+      const doFetch = (async (_url: string | URL | Request, init?: RequestInit) => {
+        seen.signal = init?.signal ?? undefined;
+        let timer: NodeJS.Timeout | undefined;
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            timer = setInterval(() => controller.enqueue(new Uint8Array(chunk)), everyMs);
+            seen.signal?.addEventListener('abort', () => clearInterval(timer));
+          },
+          cancel: () => clearInterval(timer),
+        });
+        return new Response(body, { status: 200 });
+      }) as typeof fetch;
+      return { doFetch, seen };
+    }
+
+    it.each<[string, Partial<DownloadOptions>, number, number, string]>([
+      ['a body past its deadline', { idleMs: 500, deadlineMs: 1_000 }, 10, 400, 'the file download took too long: not finished within 1 s'],
+      ['a trickle under the minimum rate', { idleMs: 1_000, minBytesPerSec: 100, deadlineMs: 60_000 }, 1, 400, 'the file download was too slow: under 100 bytes/s on average'],
+    ])('gives up %s, aborts the fetch, and says so without the URL', async (_name, options, chunk, everyMs, message) => {
+      vi.useFakeTimers();
+      const { doFetch, seen } = trickle(chunk, everyMs);
+      const download = downloadCapped(`https://api.telegram.org/file/bot${TOKEN}/voice/file_1.oga`, { ...limits, ...options, fetch: doFetch }).catch((e: unknown) => e);
+      await vi.advanceTimersByTimeAsync(5_000);
+      const error = (await download) as DownloadError;
+      expect(error).toBeInstanceOf(DownloadError);
+      expect(error.message).toBe(message);
+      expect(error.status).toBe(200);
+      expect(error.cause).toBeInstanceOf(StreamLimitError);
+      expect(seen.signal?.aborted).toBe(true);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it('keeps a slow but steady download going when there is no minimum rate', async () => {
+      vi.useFakeTimers();
+      let sent = 0;
+      const doFetch = (async () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              await new Promise((resolve) => setTimeout(resolve, 400));
+              if (sent === 20) return controller.close();
+              sent++;
+              controller.enqueue(new Uint8Array(1));
+            },
+          }),
+        )) as typeof fetch;
+      const download = downloadCapped('https://example.test/f', { ...limits, idleMs: 1_000, fetch: doFetch });
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect((await download).length).toBe(20);
+    });
+  });
+
+  it('calls a body that breaks mid-way cut off, by code, without the URL', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': '800' });
+      res.write(Buffer.alloc(100), () => res.destroy());
+    });
+    const error = (await downloadCapped(url, limits).catch((e: unknown) => e)) as DownloadError;
+    expect(error).toBeInstanceOf(DownloadError);
+    expect(error.message).toBe('the file download was cut off');
+    expect(error.status).toBe(200);
     expect(JSON.stringify([error.message, (error.cause as Error).message, error.stack])).not.toContain(TOKEN.split(':')[1]);
   });
 
