@@ -1,10 +1,11 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Telegram } from 'telegraf';
 import type { Message } from 'telegraf/types';
 import { SttError } from '../../src/core/errors.js';
 import type { AudioInput } from '../../src/core/types.js';
-import { DownloadError, downloadCapped } from '../shared.js';
+import { StreamLimitError, readStream } from '../../src/core/read-stream.js';
+import { DownloadError, downloadCapped, fileTooLarge, limitFailure } from '../shared.js';
 import { FileTooBigError, isFileTooBig } from './errors.js';
 
 /** Which kind of Telegram message carries the audio. */
@@ -57,6 +58,10 @@ export interface FetchAudioOptions {
   maxMb: number;
   /** A download that receives nothing for this long is given up. */
   idleMs: number;
+  /** The whole file must arrive within this long (`UPLOAD_DEADLINE_SEC`); default: no deadline. */
+  deadlineMs?: number;
+  /** Once past `idleMs`, the least average rate in bytes a second (`UPLOAD_MIN_RATE_KBPS`); default 0: none. */
+  minBytesPerSec?: number;
   signal?: AbortSignal;
   fetch?: typeof fetch;
 }
@@ -76,36 +81,48 @@ export async function fetchAudio(ref: AudioRef, options: FetchAudioOptions): Pro
     throw error;
   }
   if (!filePath) throw new DownloadError('getFile answered without a file_path', undefined);
-  if (path.isAbsolute(filePath)) return { kind: 'buffer', data: await readLocalCapped(filePath, options.maxBytes, options.maxMb) };
+  if (path.isAbsolute(filePath)) return { kind: 'buffer', data: await readLocalCapped(filePath, options) };
   const url = `${options.apiRoot}/file/bot${options.token}/${filePath}`;
   const data = await downloadCapped(url, {
     maxBytes: options.maxBytes,
     maxMb: options.maxMb,
     idleMs: options.idleMs,
+    deadlineMs: options.deadlineMs,
+    minBytesPerSec: options.minBytesPerSec,
     signal: options.signal,
     fetch: options.fetch,
   });
   return { kind: 'buffer', data };
 }
 
-async function readLocalCapped(file: string, maxBytes: number, maxMb: number): Promise<Uint8Array> {
-  const tooLarge = (): SttError => new SttError('payload_too_large', `The file is larger than the ${maxMb} MB limit.`);
-  let data: Buffer;
+/**
+ * Reads a local Bot API server's file under the same limits as a download: refused by its size
+ * first, then capped and timed while it streams (a file can still grow, or sit on a stalled mount).
+ */
+async function readLocalCapped(file: string, options: FetchAudioOptions): Promise<Uint8Array> {
+  const what = 'the local Bot API file read';
+  let handle: FileHandle | undefined;
   try {
-    const handle = await open(file, 'r');
-    try {
-      if ((await handle.stat()).size > maxBytes) throw tooLarge();
-      data = await handle.readFile();
-    } finally {
-      await handle.close();
-    }
+    handle = await open(file, 'r');
+    if ((await handle.stat()).size > options.maxBytes) throw fileTooLarge(options.maxMb);
+    const stream = handle.createReadStream({ autoClose: false });
+    return await readStream(stream, {
+      maxBytes: options.maxBytes,
+      idleMs: options.idleMs,
+      deadlineMs: options.deadlineMs,
+      minBytesPerSec: options.minBytesPerSec,
+      signal: options.signal,
+      stop: () => stream.destroy(),
+    });
   } catch (error) {
     if (error instanceof SttError) throw error;
+    if (error instanceof StreamLimitError) throw limitFailure(error, what, options.maxMb);
+    if (options.signal?.aborted) throw error;
     // fs errors quote the path, and a local Bot API server keeps files under a folder named
     // after the token: keep only the error code.
     const code = error instanceof Error && 'code' in error ? String(error.code) : 'unknown';
     throw new DownloadError(`the local Bot API file could not be read (${code})`, undefined);
+  } finally {
+    await handle?.close().catch(() => undefined);
   }
-  if (data.length > maxBytes) throw tooLarge();
-  return data;
 }

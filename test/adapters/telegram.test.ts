@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Telegram } from 'telegraf';
 import type { Chat, Message, User } from 'telegraf/types';
 import {
   BOT_COMMANDS,
@@ -18,6 +21,7 @@ import {
   type RetryOptions,
   type TelegramBot,
 } from '../../adapters/telegram.js';
+import { fetchAudio, type FetchAudioOptions } from '../../adapters/telegram/media.js';
 import { NO_SPEECH_REPLY, TELEGRAM_MESSAGE_LIMIT, errorReply, queuedReply } from '../../adapters/shared.js';
 import type { Core } from '../../src/core/create-transcriber.js';
 import { SttError } from '../../src/core/errors.js';
@@ -703,5 +707,47 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
       expect.objectContaining({ chatId: PRIVATE.id, messageId: failed.message_id, error: expect.objectContaining({ type: 'DownloadError' }) }),
     ]);
     assertNoTokenLeak(h);
+  });
+});
+
+describe('fetchAudio from a local Bot API server (--local: file_path is a path on this machine)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `bot${TOKEN}-`));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Options whose getFile answers `filePath`. */
+  const local = (filePath: string, extra: Partial<FetchAudioOptions> = {}): FetchAudioOptions => ({
+    telegram: { getFile: async () => ({ file_id: 'f', file_unique_id: 'u', file_path: filePath }) } as unknown as Telegram,
+    token: TOKEN,
+    apiRoot: 'http://127.0.0.1:1',
+    maxBytes: 1000,
+    maxMb: 0.001,
+    idleMs: 5_000,
+    deadlineMs: 60_000,
+    minBytesPerSec: 8192,
+    ...extra,
+  });
+  const ref = { kind: 'voice', fileId: 'f' } as const;
+
+  it('reads the file in place, exactly', async () => {
+    const file = path.join(dir, 'voice.oga');
+    writeFileSync(file, Buffer.alloc(600, 7));
+    expect(await fetchAudio(ref, local(file))).toEqual({ kind: 'buffer', data: Buffer.alloc(600, 7) });
+  });
+
+  it('refuses a file over the cap by its size, before reading it', async () => {
+    const file = path.join(dir, 'big.oga');
+    writeFileSync(file, Buffer.alloc(1001));
+    await expect(fetchAudio(ref, local(file))).rejects.toEqual(new SttError('payload_too_large', 'The file is larger than the 0.001 MB limit.'));
+  });
+
+  it('stops a file that passes the cap while it streams, whatever its size said', async () => {
+    // A character device has size 0 and no end.
+    await expect(fetchAudio(ref, local('/dev/zero'))).rejects.toEqual(new SttError('payload_too_large', 'The file is larger than the 0.001 MB limit.'));
+  });
+
+  it('names a missing file by its error code only: the path holds the token', async () => {
+    const error = (await fetchAudio(ref, local(path.join(dir, 'gone.oga'))).catch((e: unknown) => e)) as Error;
+    expect(error.message).toBe('the local Bot API file could not be read (ENOENT)');
+    expect(JSON.stringify([error.message, error.stack, String(error.cause)])).not.toContain(TOKEN_SECRET);
   });
 });
