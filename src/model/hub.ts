@@ -11,6 +11,8 @@
  * only ever put in that header: it is in no URL, message or error this module makes.
  */
 
+import { StreamLimitError, limitStream } from '../core/read-stream.js';
+
 /** One file of a repo revision, as the revision API lists it with `blobs=true`. */
 export interface HubFile {
   /** Path inside the repo, `/`-separated (`onnx/model.onnx`). */
@@ -299,6 +301,11 @@ function parseListing(repo: string, revision: string, body: unknown, url: string
   return { repo, revision, commit: body.sha, files };
 }
 
+/**
+ * A download's body under the idle timeout, by {@link limitStream}: no cap (the caller checks the
+ * size the listing gave) and no deadline or minimum rate (a model file is hundreds of MB, and
+ * a stall is caught by the idle timeout and resumed). Any early end aborts the request.
+ */
 async function* readBody(
   body: ReadableStream<Uint8Array> | null,
   controller: AbortController,
@@ -306,43 +313,29 @@ async function* readBody(
   origin: string,
   done: () => void,
 ): AsyncGenerator<Uint8Array> {
-  if (!body) {
-    done();
-    return;
-  }
-  const reader = body.getReader();
-  let stalled = false;
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stalled = true;
-      controller.abort(new Error(`no data for ${idleTimeoutMs} ms`));
-    }, idleTimeoutMs);
-    timer.unref();
-  };
+  /** Whether the request was already aborted (from outside) when the read ended. */
+  let abortedBefore = false;
   try {
-    for (;;) {
-      arm();
-      let step: ReadableStreamReadResult<Uint8Array>;
-      try {
-        step = await reader.read();
-      } catch (error) {
-        if (stalled) {
-          throw new HubNetworkError(`the download from ${origin} stalled: no data for ${idleTimeoutMs} ms`, origin, 'ETIMEDOUT', {
-            cause: error,
-          });
-        }
-        if (controller.signal.aborted) throw error;
-        throw networkError(error, origin, 'broke');
-      }
-      if (step.done) return;
-      yield step.value;
+    if (!body) return;
+    // Node's web streams are async iterable; the DOM typings the project compiles against do not say so.
+    yield* limitStream(body as unknown as AsyncIterable<Uint8Array>, {
+      maxBytes: Infinity,
+      idleMs: idleTimeoutMs,
+      signal: controller.signal,
+      stop: (reason) => {
+        abortedBefore = controller.signal.aborted;
+        controller.abort(reason);
+      },
+    });
+  } catch (error) {
+    if (error instanceof StreamLimitError) {
+      throw new HubNetworkError(`the download from ${origin} stalled: no data for ${idleTimeoutMs} ms`, origin, 'ETIMEDOUT', {
+        cause: error,
+      });
     }
+    if (abortedBefore) throw error;
+    throw networkError(error, origin, 'broke');
   } finally {
-    clearTimeout(timer);
-    reader.releaseLock();
-    await body.cancel().catch(() => undefined);
     done();
   }
 }
