@@ -18,7 +18,7 @@ import {
   type TextBasedChannel,
 } from 'discord.js';
 import type { Config } from '../src/config.js';
-import { SttError, toSttError } from '../src/core/errors.js';
+import { SttError, fileTooLarge, toSttError } from '../src/core/errors.js';
 import type { Transcriber } from '../src/core/types.js';
 import { redactSecrets, type Logger } from '../src/logger.js';
 import {
@@ -194,7 +194,7 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
   /** Downloads one attachment (refused by its declared size first), transcribes it, replies. */
   const transcribeAttachment = async (attachment: Attachment, jobId: string, target: ReplyTarget, heading: string | undefined): Promise<void> => {
     if (attachment.size > limits.maxUploadBytes) {
-      throw new SttError('payload_too_large', `The file is larger than the ${limits.maxUploadMb} MB limit.`);
+      throw fileTooLarge(limits.maxUploadMb);
     }
     if (attachment.duration !== null && attachment.duration > limits.maxDurationSec) {
       throw new SttError('audio_too_long', `The audio is longer than the ${limits.maxDurationSec} s limit.`);

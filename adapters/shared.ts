@@ -1,4 +1,4 @@
-import { SttError, toSttError, type ErrorCode } from '../src/core/errors.js';
+import { SttError, fileTooLarge, toSttError, type ErrorCode } from '../src/core/errors.js';
 import { StreamLimitError, readStream } from '../src/core/read-stream.js';
 
 /**
@@ -154,11 +154,6 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   fetch?: typeof fetch;
   headers?: Record<string, string>;
-}
-
-/** The refusal of a file over the upload limit, in the words every bot uses. */
-export function fileTooLarge(maxMb: number): SttError {
-  return new SttError('payload_too_large', `The file is larger than the ${maxMb} MB limit.`);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Telegraf, type Context } from 'telegraf';
 import type { Chat, Message, Update, User } from 'telegraf/types';
 import type { Config } from '../../src/config.js';
-import { SttError } from '../../src/core/errors.js';
+import { SttError, fileTooLarge } from '../../src/core/errors.js';
 import type { Transcriber } from '../../src/core/types.js';
 import type { Logger } from '../../src/logger.js';
 import {
@@ -335,7 +335,7 @@ class TelegramTranscriptionBot implements TelegramBot {
       return this.replyLater(message, errorReply(error), 'duration');
     }
     if (audio.fileSize !== undefined && audio.fileSize > limits.maxUploadBytes) {
-      const error = new SttError('payload_too_large', `The file is larger than the ${limits.maxUploadMb} MB limit.`);
+      const error = fileTooLarge(limits.maxUploadMb);
       return this.replyLater(message, errorReply(error), 'size');
     }
     if (from && !this.rateLimiter.take(String(from.id))) {

@@ -5,7 +5,8 @@ import type { Message } from 'telegraf/types';
 import { SttError } from '../../src/core/errors.js';
 import type { AudioInput } from '../../src/core/types.js';
 import { StreamLimitError, readStream } from '../../src/core/read-stream.js';
-import { DownloadError, downloadCapped, fileTooLarge, limitFailure } from '../shared.js';
+import { fileTooLarge } from '../../src/core/errors.js';
+import { DownloadError, downloadCapped, limitFailure } from '../shared.js';
 import { FileTooBigError, isFileTooBig } from './errors.js';
 
 /** Which kind of Telegram message carries the audio. */

@@ -13,11 +13,13 @@ export const ERROR_CATALOGUE = {
   path_disabled: { status: 403, message: 'Reading server paths is disabled: set AUDIO_DIR to allow it.' },
   not_found: { status: 404, message: 'Not found.' },
   upload_timeout: { status: 408, message: 'The upload stalled: no data arrived for too long.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.' },
   file_not_found: { status: 404, message: 'No such audio file.' },
   payload_too_large: { status: 413, message: 'The upload is larger than the limit.' },
   audio_too_long: { status: 413, message: 'The audio is longer than the limit.' },
   unsupported_media_type: { status: 415, message: 'That is not an audio or video file.' },
   queue_full: { status: 503, message: 'The server is busy: too many transcriptions are waiting. Try again shortly.' },
+  too_many_uploads: { status: 503, message: 'The server is busy: too many uploads are arriving at once. Try again shortly.' },
   shutting_down: { status: 503, message: 'The server is shutting down and takes no new work.' },
   model_unavailable: { status: 503, message: 'The speech model is not loaded.' },
   cancelled: { status: 499, message: 'The request was cancelled.' },
@@ -45,6 +47,11 @@ export class SttError extends Error {
   }
 
   readonly retryAfterSec: number | undefined;
+}
+
+/** The one `payload_too_large` for a file over MAX_UPLOAD_MB, whichever way it came (upload, download, disk). */
+export function fileTooLarge(maxMb: number): SttError {
+  return new SttError('payload_too_large', `The file is larger than the ${maxMb} MB limit.`);
 }
 
 /** ffmpeg could not decode the input; carries its exit code and the last lines it wrote to stderr. */
