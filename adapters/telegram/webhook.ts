@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, RawServerDefault } from 'fastify';
 import { SttError } from '../../src/core/errors.js';
+import type { RequestBody } from '../../src/http/body.js';
 import type { Update } from 'telegraf/types';
 import type { TelegramBot } from './bot.js';
 
@@ -10,6 +11,12 @@ export const TELEGRAM_WEBHOOK_PATH = '/telegram/webhook';
 
 /** The header in which Telegram sends the webhook's secret token. */
 export const WEBHOOK_SECRET_HEADER = 'x-telegram-bot-api-secret-token';
+
+/**
+ * The largest update body taken: a message's text is at most 4096 characters, so an update with
+ * its entities, reply and quote stays far under this.
+ */
+const WEBHOOK_BODY_BYTES = 1024 * 1024;
 
 /** The characters Telegram allows in a webhook secret token (1–256 of them). */
 const SECRET_SHAPE = /^[A-Za-z0-9_-]{1,256}$/;
@@ -50,7 +57,8 @@ function isUpdate(body: unknown): body is Update {
 
 /**
  * Registers `POST /telegram/webhook` on the service's Fastify app (call it before `listen`). A
- * request without the right `X-Telegram-Bot-Api-Secret-Token` gets 401; an update is handed to
+ * request without the right `X-Telegram-Bot-Api-Secret-Token` gets 401 before its body is read
+ * (bodies are capped at 1 MiB); an update is handed to
  * the bot, whose handlers return at once (transcriptions go on in the background), then 200.
  * While the bot stops, updates get 503 so that Telegram delivers them again later.
  *
@@ -61,18 +69,31 @@ export function mountTelegramWebhook<Log extends FastifyBaseLogger>(
   bot: TelegramBot,
 ): boolean {
   if (bot.mode !== 'webhook') return false;
-  app.post(TELEGRAM_WEBHOOK_PATH, async (request, reply) => {
-    const refuse = (error: SttError): FastifyReply =>
-      reply.code(error.status).send({ status: 'error', error: error.code, message: error.message });
-    if (!secretMatches(request.headers[WEBHOOK_SECRET_HEADER], bot.webhookSecret)) {
-      request.log.warn('telegram webhook call without the right secret token');
-      return refuse(new SttError('unauthorized', `The ${WEBHOOK_SECRET_HEADER} header is missing or wrong.`));
-    }
-    if (!isUpdate(request.body)) return refuse(new SttError('bad_request', 'The body is not a Telegram update.'));
-    if (!bot.accepting) return refuse(new SttError('shutting_down'));
-    await bot.handleWebhook(request.body);
-    // An empty body: Telegram would run a JSON body with a `method` as an API call.
-    return reply.code(200).send();
-  });
+  const refuse = (reply: FastifyReply, error: SttError): FastifyReply =>
+    reply.code(error.status).send({ status: 'error', error: error.code, message: error.message });
+  app.post(
+    TELEGRAM_WEBHOOK_PATH,
+    {
+      bodyLimit: WEBHOOK_BODY_BYTES,
+      // The secret is checked before the body is read: a call without it costs nothing.
+      onRequest: async (request, reply) => {
+        if (secretMatches(request.headers[WEBHOOK_SECRET_HEADER], bot.webhookSecret)) return;
+        request.log.warn('telegram webhook call without the right secret token');
+        if (!request.raw.complete) {
+          reply.header('connection', 'close');
+          request.raw.resume();
+        }
+        return refuse(reply, new SttError('unauthorized', `The ${WEBHOOK_SECRET_HEADER} header is missing or wrong.`));
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as RequestBody | undefined;
+      if (body?.kind !== 'json' || !isUpdate(body.value)) return refuse(reply, new SttError('bad_request', 'The body is not a Telegram update.'));
+      if (!bot.accepting) return refuse(reply, new SttError('shutting_down'));
+      await bot.handleWebhook(body.value);
+      // An empty body: Telegram would run a JSON body with a `method` as an API call.
+      return reply.code(200).send();
+    },
+  );
   return true;
 }

@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { access, rename, rm, writeFile } from 'node:fs/promises';
 import type { Config } from '../config.js';
 import os from 'node:os';
-import type { Readable } from 'node:stream';
 import PQueue from 'p-queue';
 import type { Logger } from '../logger.js';
 import { keptFrames, planChunks } from './chunking.js';
 import { decodeCtc } from './ctc.js';
 import { SAMPLE_RATE, decodeAudio } from './decode.js';
-import { SttError, toSttError } from './errors.js';
+import { SttError, fileTooLarge, toSttError } from './errors.js';
 import type { InferencePool } from './inference-pool.js';
 import { priorityFor, type JobQueue } from './job-queue.js';
 import type { Metrics } from './metrics.js';
@@ -41,7 +40,7 @@ export interface SpeechTranscriberOptions {
 }
 
 /**
- * Ties the core together: admit → read → decode → peak-normalise → queue → per-chunk feature
+ * Ties the core together, for audio that is already in (bytes in memory, or a file): admit → decode → peak-normalise → queue → per-chunk feature
  * normalisation and inference → stitch → greedy CTC.
  */
 export class SpeechTranscriber implements Transcriber {
@@ -107,14 +106,14 @@ export class SpeechTranscriber implements Transcriber {
 
   private async decode(input: AudioInput, signal: AbortSignal | undefined): Promise<Float32Array> {
     const { ffmpegPath, limits } = this.options;
-    const data = input.kind === 'stream' ? await readCapped(input.stream, limits) : input.kind === 'buffer' ? input.data : { path: input.path };
+    const data = input.kind === 'buffer' ? input.data : { path: input.path };
     if (!(data instanceof Uint8Array)) {
       await access(data.path).catch((error: unknown) => {
         throw new SttError('file_not_found', undefined, { cause: error });
       });
     } else {
       if (data.length === 0) throw new SttError('no_audio', 'The audio file is empty.');
-      if (data.length > limits.maxUploadBytes) throw tooLarge(limits.maxUploadMb);
+      if (data.length > limits.maxUploadBytes) throw fileTooLarge(limits.maxUploadMb);
     }
     return (await this.decoders.add(() => decodeAudio(data, { ffmpegPath, maxSeconds: limits.maxDurationSec, signal }), {
       signal,
@@ -171,56 +170,6 @@ export class SpeechTranscriber implements Transcriber {
     this.options.metrics?.queueDepth.set(this.options.queue.pending);
     this.options.metrics?.running.set(this.options.queue.running);
   }
-}
-
-function tooLarge(maxMb: number): SttError {
-  return new SttError('payload_too_large', `The file is larger than the ${maxMb} MB limit.`);
-}
-
-/**
- * Reads a stream into memory and fails with `payload_too_large` once it passes the cap, or with
- * `upload_timeout` when nothing arrives for `uploadIdleMs` (a stalled client must not hold its
- * place in the queue). Past the cap the rest is read and dropped rather than the connection cut,
- * so an HTTP client still gets its 413 answer; nothing more is kept.
- */
-export function readCapped(
-  stream: Readable,
-  limits: Pick<Config['limits'], 'maxUploadBytes' | 'maxUploadMb' | 'uploadIdleMs'>,
-): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let over = false;
-    let idle: NodeJS.Timeout | undefined;
-    const fail = (error: SttError): void => {
-      over = true;
-      chunks.length = 0;
-      clearTimeout(idle);
-      reject(error);
-    };
-    const watch = (): void => {
-      clearTimeout(idle);
-      idle = setTimeout(() => fail(new SttError('upload_timeout')), limits.uploadIdleMs);
-    };
-    watch();
-    stream.on('data', (chunk: Buffer | string) => {
-      if (over) return;
-      watch();
-      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      total += buffer.length;
-      if (total > limits.maxUploadBytes) {
-        fail(tooLarge(limits.maxUploadMb));
-        return;
-      }
-      chunks.push(buffer);
-    });
-    stream.once('end', () => {
-      clearTimeout(idle);
-      resolve(Buffer.concat(chunks, total));
-    });
-    stream.once('error', (error) => fail(new SttError('cancelled', 'The upload was interrupted.', { cause: error })));
-    stream.once('close', () => fail(new SttError('cancelled', 'The upload was interrupted.')));
-  });
 }
 
 function concat<T extends Int32Array | Float32Array>(parts: T[], Type: { new (length: number): T }): T {

@@ -1,5 +1,3 @@
-import type { Readable } from 'node:stream';
-
 /** Which onnxruntime execution provider ran the model. */
 export type Device = 'cpu' | 'cuda';
 
@@ -24,11 +22,11 @@ export interface Transcript {
   device: Device;
 }
 
-/** Audio to transcribe: bytes in memory, a readable stream (an upload or a download), or a file. */
-export type AudioInput =
-  | { kind: 'buffer'; data: Uint8Array }
-  | { kind: 'stream'; stream: Readable }
-  | { kind: 'file'; path: string };
+/**
+ * Audio to transcribe: bytes in memory (an upload or a download, read whole first so that a
+ * slow sender never holds a place in the queue), or a file.
+ */
+export type AudioInput = { kind: 'buffer'; data: Uint8Array } | { kind: 'file'; path: string };
 
 export interface TranscribeOptions {
   /** Aborts decoding, waiting and inference; the promise then rejects with `cancelled`. */

@@ -1,10 +1,9 @@
 import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import formbody from '@fastify/formbody';
-import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import type { Config } from '../config.js';
 import { SttError, toSttError } from '../core/errors.js';
@@ -12,9 +11,28 @@ import type { Metrics } from '../core/metrics.js';
 import { toSrt, toVtt, wordsToCues } from '../core/subtitles.js';
 import type { Transcriber, Transcript } from '../core/types.js';
 import type { Logger } from '../logger.js';
-import { resolveAudioPath } from './audio-path.js';
-import { isNonAudioType } from '../core/sniff.js';
-import type { Readable } from 'node:stream';
+import { openAudioPath } from './audio-path.js';
+import { HOW_TO_SEND_AUDIO, printable, readBody, safeName, type RequestBody } from './body.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A transcription route: its body is audio (up to MAX_UPLOAD_MB) and holds an upload slot while it arrives. */
+    audio?: boolean;
+  }
+  interface FastifyRequest {
+    /** When the request arrived (performance.now()): body deadlines count from here. */
+    receivedAt: number;
+  }
+  interface FastifyInstance {
+    /**
+     * Starts draining: new requests are answered `503 shutting_down` (and `/healthz` says
+     * `draining`) while the listener stays open; resolves once every request taken in has been
+     * answered. When `deadline` aborts, what is still running is cancelled and answered
+     * `shutting_down`.
+     */
+    drain(deadline: AbortSignal): Promise<void>;
+  }
+}
 
 export interface AppOptions {
   config: Config;
@@ -29,63 +47,140 @@ export const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
 const OUTPUT_FORMATS = ['json', 'text', 'txt', 'srt', 'vtt', 'verbose_json'] as const;
 type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
+/** The body cap of every route that takes no audio. */
+const DEFAULT_BODY_BYTES = 64 * 1024;
+/** After a drain's deadline, how long cancelled requests get to take their answer. */
+const CANCEL_ANSWER_MS = 1000;
+
 /** The audio a request carries, and the fields that came with it. */
 interface AudioRequest {
-  audio?: { data: Uint8Array | Readable; name: string; type?: string } | { path: string };
+  audio?: { data: Uint8Array; name: string } | { path: string };
   fields: Record<string, string>;
 }
 
 /**
  * Builds the HTTP service (not listening): `GET/POST /wav2vec2`, the OpenAI-compatible
  * `POST /v1/audio/transcriptions`, `GET /healthz`, `GET /metrics` and the upload page at `/`.
+ *
+ * Every body is read by one parser, under the same cap, idle timeout, deadline and minimum
+ * rate; a transcription's body takes one of `MAX_UPLOADS_IN_FLIGHT` upload slots while it
+ * arrives, and its job a place in the queue only once its audio is in.
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>> {
   const { config, transcriber, metrics } = options;
+  const { limits } = config;
   const app = Fastify({
     loggerInstance: options.logger,
     genReqId: () => randomUUID(),
-    bodyLimit: config.limits.maxUploadBytes,
-    forceCloseConnections: 'idle',
+    bodyLimit: DEFAULT_BODY_BYTES,
+    // close() comes after drain(): whoever is still connected then has had their answer.
+    forceCloseConnections: true,
     // Shutdown answers in the catalogue's shape (below), not Fastify's own 503 body.
     return503OnClosing: false,
+    // Node's own backstop for a request that never completes; the body reader's deadlines come first.
+    requestTimeout: limits.uploadDeadlineMs + 10_000,
+    clientErrorHandler,
+    frameworkErrors: (error, request, reply) => {
+      sendError(reply, new SttError('bad_request', 'The request URL or its headers could not be read.', { cause: error }), request);
+    },
   });
 
-  // From close() on: new requests get `shutting_down`, and every response closes its connection,
-  // so a keep-alive socket whose request finishes during the drain does not hold the exit.
-  let closing = false;
+  // Requests taken in and not yet answered, each with the controller that cancels its work.
+  const inFlight = new Map<string, AbortController>();
+  let onSettled: (() => void) | undefined;
+  let draining = false;
+  const uploads = new UploadSlots(limits.maxUploadsInFlight);
+
+  app.decorateRequest('receivedAt', 0);
+  app.decorate('drain', async (deadline: AbortSignal) => {
+    draining = true;
+    const cancelAll = (): void => {
+      for (const controller of inFlight.values()) {
+        controller.abort(new SttError('shutting_down', 'The server restarted before this request finished: send it again shortly.'));
+      }
+    };
+    if (deadline.aborted) cancelAll();
+    else deadline.addEventListener('abort', cancelAll, { once: true });
+    try {
+      const settled = (async () => {
+        while (inFlight.size > 0) await new Promise<void>((resolve) => (onSettled = resolve));
+      })();
+      // A client that does not take its answer does not hold the exit past the deadline.
+      const givenUp = new Promise<void>((resolve) => {
+        const late = (): void => void setTimeout(resolve, CANCEL_ANSWER_MS).unref();
+        if (deadline.aborted) late();
+        else deadline.addEventListener('abort', late, { once: true });
+      });
+      await Promise.race([settled, givenUp]);
+    } finally {
+      deadline.removeEventListener('abort', cancelAll);
+    }
+  });
   app.addHook('preClose', async () => {
-    closing = true;
+    draining = true;
   });
+  // While draining every answer closes its connection, so that keep-alive clients reconnect
+  // elsewhere and nothing holds the exit.
   app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close');
+    if (draining) reply.header('connection', 'close');
   });
-
-  await app.register(formbody);
-  await app.register(multipart, {
-    limits: { fileSize: config.limits.maxUploadBytes, files: 1, fields: 10, fieldSize: 4096 },
-  });
-  // A raw audio body is handed on as a stream: the job is admitted (or refused as busy) before
-  // the body is read, and the read stops at MAX_UPLOAD_MB.
-  app.addContentTypeParser(['application/octet-stream'], (_request, payload, done) => done(null, payload));
-  app.addContentTypeParser(/^(audio|video)\//, (_request, payload, done) => done(null, payload));
 
   app.addHook('onRequest', async (request, reply) => {
-    if (closing && request.url !== '/healthz') return sendError(reply, new SttError('shutting_down'), request);
-    if (!config.apiKey || isPublicRoute(request)) return;
-    if (!bearerMatches(request.headers.authorization, config.apiKey)) {
+    request.receivedAt = performance.now();
+    const url = request.url.split('?')[0];
+    if (url === '/healthz') return;
+    if (draining) return sendError(reply, new SttError('shutting_down'), request);
+    // The key is checked before any body is read: an unauthenticated request costs nothing.
+    if (config.apiKey && !isPublicRoute(request) && !bearerMatches(request.headers.authorization, config.apiKey)) {
       return sendError(reply, new SttError('unauthorized'), request);
     }
+    const repeated = Object.entries((request.query ?? {}) as Record<string, unknown>).find(([, value]) => Array.isArray(value));
+    if (repeated) return sendError(reply, new SttError('bad_request', `The query gives "${printable(repeated[0])}" more than once.`), request);
+    if (url === '/metrics') return;
+    const controller = new AbortController();
+    inFlight.set(request.id, controller);
+    reply.raw.once('close', () => {
+      // The client went away before its answer: its work is cancelled.
+      if (!reply.raw.writableEnded) controller.abort(new SttError('cancelled'));
+      inFlight.delete(request.id);
+      if (inFlight.size === 0) onSettled?.();
+    });
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unknown', method: request.method, status: String(reply.statusCode) });
   });
 
-  app.setNotFoundHandler((request, reply) => sendError(reply, new SttError('not_found', `No route ${request.method} ${request.url.split('?')[0]}.`), request));
+  // One parser for every body: read whole under the limits, then parsed by its type (body.ts).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', async (request: FastifyRequest) => {
+    const audio = request.routeOptions.config.audio === true;
+    const slot = audio ? uploads.take() : undefined;
+    try {
+      return await readBody(request, {
+        limits,
+        audio,
+        maxBytes: request.routeOptions.bodyLimit ?? DEFAULT_BODY_BYTES,
+        startedAt: request.receivedAt,
+        signal: inFlight.get(request.id)?.signal,
+      });
+    } finally {
+      slot?.release();
+    }
+  });
+
+  app.setNotFoundHandler((request, reply) => sendError(reply, new SttError('not_found', `No route ${request.method} ${printablePath(request.url)}.`), request));
   app.setErrorHandler((error, request, reply) => sendError(reply, fromFastifyError(error), request));
 
-  app.get('/healthz', async () => {
+  app.get('/healthz', async (_request, reply) => {
     const status = transcriber.status();
-    return { status: 'ok', model: status.model, device: status.device, queue: { waiting: status.queued, running: status.running, max: status.maxPending } };
+    if (draining) reply.code(503);
+    return {
+      status: draining ? 'draining' : 'ok',
+      model: status.model,
+      device: status.device,
+      queue: { waiting: status.queued, running: status.running, max: status.maxPending },
+      uploads: { receiving: uploads.taken, max: uploads.max },
+    };
   });
 
   app.get('/metrics', async (_request, reply) => {
@@ -94,9 +189,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
   });
 
   const wav2vec2 = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
-    const audioRequest = await readAudioRequest(request);
+    const audioRequest = audioRequestOf(request);
     const format = outputFormat(audioRequest.fields.format ?? queryString(request, 'format') ?? 'json');
-    const { transcript, label } = await runTranscription(request, reply, audioRequest);
+    const { transcript, label } = await runTranscription(request, audioRequest);
     return sendTranscript(reply, transcript, format, (t) => ({
       status: 'success',
       transcript: t.text,
@@ -108,15 +203,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
     }));
   };
   app.get('/wav2vec2', wav2vec2);
-  app.post('/wav2vec2', wav2vec2);
+  app.post('/wav2vec2', { config: { audio: true } }, wav2vec2);
 
-  app.post('/v1/audio/transcriptions', async (request, reply) => {
-    const audioRequest = await readAudioRequest(request);
+  app.post('/v1/audio/transcriptions', { config: { audio: true } }, async (request, reply) => {
+    const audioRequest = audioRequestOf(request);
     if (!audioRequest.audio || 'path' in audioRequest.audio) {
       throw new SttError('no_audio', 'Send the audio as the multipart field "file".');
     }
     const format = outputFormat(audioRequest.fields.response_format ?? 'json');
-    const { transcript } = await runTranscription(request, reply, audioRequest);
+    const { transcript } = await runTranscription(request, audioRequest);
     return sendTranscript(reply, transcript, format, (t) =>
       format === 'verbose_json'
         ? {
@@ -135,35 +230,74 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
     await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'], cacheControl: true, maxAge: '1h' });
   }
 
-  /** Runs one transcription, cancelled when the client goes away. */
-  async function runTranscription(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    audioRequest: AudioRequest,
-  ): Promise<{ transcript: Transcript; label: string }> {
+  /** Runs one transcription; cancelled when the client goes away or the drain's deadline passes. */
+  async function runTranscription(request: FastifyRequest, audioRequest: AudioRequest): Promise<{ transcript: Transcript; label: string }> {
     const { audio } = audioRequest;
     if (!audio) throw new SttError('no_audio');
-    const controller = new AbortController();
-    const onClose = (): void => {
-      if (!reply.raw.writableEnded) controller.abort();
-    };
-    reply.raw.on('close', onClose);
-    try {
-      if ('path' in audio) {
-        const file = await resolveAudioPath(config.audioDir, audio.path);
-        const transcript = await transcriber.transcribe({ kind: 'file', path: file }, { signal: controller.signal, jobId: request.id, source: 'http' });
-        return { transcript, label: audio.path };
+    const signal = inFlight.get(request.id)?.signal;
+    const options = { signal, jobId: request.id, source: 'http' };
+    if ('path' in audio) {
+      const file = await openAudioPath(config.audioDir, audio.path);
+      try {
+        return { transcript: await transcriber.transcribe({ kind: 'file', path: file.path }, options), label: file.label };
+      } finally {
+        await file.close();
       }
-      if (isNonAudioType(audio.type)) throw new SttError('unsupported_media_type');
-      const input = audio.data instanceof Uint8Array ? { kind: 'buffer' as const, data: audio.data } : { kind: 'stream' as const, stream: audio.data };
-      const transcript = await transcriber.transcribe(input, { signal: controller.signal, jobId: request.id, source: 'http' });
-      return { transcript, label: audio.name };
-    } finally {
-      reply.raw.off('close', onClose);
     }
+    return { transcript: await transcriber.transcribe({ kind: 'buffer', data: audio.data }, options), label: audio.name };
   }
 
   return app;
+}
+
+/** A bounded number of request bodies read at once. */
+class UploadSlots {
+  taken = 0;
+  constructor(readonly max: number) {}
+
+  /** Takes a slot, or refuses at once with `too_many_uploads`. */
+  take(): { release(): void } {
+    if (this.taken >= this.max) throw new SttError('too_many_uploads', undefined, { retryAfterSec: 5 });
+    this.taken++;
+    let held = true;
+    return {
+      release: () => {
+        if (held) {
+          held = false;
+          this.taken--;
+        }
+      },
+    };
+  }
+}
+
+/**
+ * The audio and fields of a request: a form's file or a raw body, or a `path` in the query, the
+ * form or a JSON body. Text, JSON and URL-encoded bodies without a path are not audio.
+ */
+function audioRequestOf(request: FastifyRequest): AudioRequest {
+  const body = request.body as RequestBody | undefined;
+  const fields: Record<string, string> = {};
+  let audio: AudioRequest['audio'];
+  let fieldsOnly = false;
+  if (body?.kind === 'form') {
+    Object.assign(fields, body.fields);
+    if (body.file) audio = { data: body.file.data, name: body.file.name };
+    fieldsOnly = body.source === 'urlencoded';
+  } else if (body?.kind === 'json') {
+    if (typeof body.value !== 'object' || body.value === null || Array.isArray(body.value)) throw new SttError('unsupported_media_type', HOW_TO_SEND_AUDIO);
+    for (const [key, value] of Object.entries(body.value)) if (typeof value === 'string') fields[key] = value;
+    fieldsOnly = true;
+  } else if (body?.kind === 'raw' && body.data.length > 0) {
+    audio = { data: body.data, name: safeName(queryString(request, 'filename') ?? 'upload') };
+  }
+  const requestedPath = fields.path ?? queryString(request, 'path');
+  if (requestedPath !== undefined) {
+    if (audio) throw new SttError('bad_request', 'Send either a file or a path, not both.');
+    audio = { path: requestedPath };
+  }
+  if (!audio && fieldsOnly) throw new SttError('unsupported_media_type', HOW_TO_SEND_AUDIO);
+  return { audio, fields };
 }
 
 /** The upload page and its assets, /healthz and the Telegram webhook (it has its own secret) need no API key. */
@@ -190,49 +324,6 @@ function outputFormat(value: string): OutputFormat {
   throw new SttError('bad_request', `Unknown format "${value.slice(0, 20)}": use ${OUTPUT_FORMATS.join(', ')}.`);
 }
 
-/** Collects the audio from a multipart upload, a raw audio body, or a `path` in the query or form. */
-async function readAudioRequest(request: FastifyRequest): Promise<AudioRequest> {
-  const fields: Record<string, string> = {};
-  let audio: AudioRequest['audio'];
-  if (request.isMultipart()) {
-    try {
-      for await (const part of request.parts()) {
-        if (part.type === 'file') {
-          const data = await part.toBuffer();
-          if (part.fieldname === 'file' && !audio) audio = { data, name: safeName(part.filename), type: part.mimetype };
-        } else if (typeof part.value === 'string') {
-          fields[part.fieldname] = part.value;
-        }
-      }
-    } catch (error) {
-      // The form's own faults (no boundary, a body cut off, too many parts) are the client's.
-      const known = fromFastifyError(error);
-      throw known instanceof SttError ? known : new SttError('bad_request', 'The multipart form could not be read.', { cause: error });
-    }
-  } else if (isReadable(request.body)) {
-    audio = { data: request.body, name: safeName(queryString(request, 'filename') ?? 'upload'), type: request.headers['content-type'] };
-  } else if (request.body && typeof request.body === 'object') {
-    for (const [key, value] of Object.entries(request.body as Record<string, unknown>)) {
-      if (typeof value === 'string') fields[key] = value;
-    }
-  }
-  const requestedPath = fields.path ?? queryString(request, 'path');
-  if (requestedPath !== undefined) {
-    if (audio) throw new SttError('bad_request', 'Send either a file or a path, not both.');
-    audio = { path: requestedPath };
-  }
-  return { audio, fields };
-}
-
-function isReadable(value: unknown): value is Readable {
-  return typeof value === 'object' && value !== null && typeof (value as Readable).pipe === 'function';
-}
-
-function safeName(name: string | undefined): string {
-  const base = (name ?? '').split(/[\\/]/).pop() ?? '';
-  return base.replace(/[^\p{L}\p{N}._ -]/gu, '_').slice(0, 200) || 'upload';
-}
-
 function sendTranscript(
   reply: FastifyReply,
   transcript: Transcript,
@@ -255,13 +346,18 @@ function sendTranscript(
 /**
  * The one error response: `{status, error, message}`, or OpenAI's `{error: {message, type,
  * param, code}}` under /v1 so that OpenAI clients show the message.
+ *
+ * A request refused before its body was read (no key, busy, shutting down, not audio) has its
+ * body drained while the answer goes out, and its connection closed after it.
  */
 function sendError(reply: FastifyReply, error: unknown, request: FastifyRequest): FastifyReply {
   const stt = toSttError(error);
   if (stt.code === 'internal') request.log.error({ err: error }, 'request failed');
   if (stt.retryAfterSec) reply.header('retry-after', String(stt.retryAfterSec));
-  // The rest of a stalled upload is not waited for: the connection ends with the answer.
-  if (stt.code === 'upload_timeout') reply.header('connection', 'close');
+  if (!request.raw.complete) {
+    reply.header('connection', 'close');
+    if (stt.code !== 'upload_timeout') request.raw.resume();
+  }
   reply.code(stt.status);
   if (request.url.startsWith('/v1/')) {
     const type = stt.status >= 500 ? 'server_error' : 'invalid_request_error';
@@ -270,27 +366,42 @@ function sendError(reply: FastifyReply, error: unknown, request: FastifyRequest)
   return reply.send({ status: 'error', error: stt.code, message: stt.message });
 }
 
-/** Fastify's and its plugins' own errors, in the catalogue's terms. */
+/** Fastify's own errors, in the catalogue's terms. */
 function fromFastifyError(error: unknown): unknown {
   if (error instanceof SttError || !(error instanceof Error)) return error;
-  const code = (error as Error & { code?: string }).code;
-  switch (code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-    case 'FST_REQ_FILE_TOO_LARGE':
-      return new SttError('payload_too_large', 'The upload is larger than the limit.', { cause: error });
-    case 'FST_FILES_LIMIT':
-      return new SttError('bad_request', 'Send one file, in the field "file".', { cause: error });
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new SttError('unsupported_media_type', 'Send audio as multipart/form-data, audio/*, or application/octet-stream.', { cause: error });
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-    case 'FST_PARTS_LIMIT':
-    case 'FST_FIELDS_LIMIT':
-    case 'FST_PROTO_VIOLATION':
-      return new SttError('bad_request', undefined, { cause: error });
-  }
   const status = (error as Error & { statusCode?: number }).statusCode;
+  if (status === 413) return new SttError('payload_too_large', undefined, { cause: error });
+  if (status === 415) return new SttError('unsupported_media_type', HOW_TO_SEND_AUDIO, { cause: error });
   if (status && status >= 400 && status < 500) return new SttError('bad_request', undefined, { cause: error });
   return error;
+}
+
+/** A URL's path, cut short and without its query, for a 404's message. */
+function printablePath(url: string): string {
+  return url.split('?')[0].replace(/[^\w./%-]/g, '_').slice(0, 100);
+}
+
+/**
+ * Errors below the routes (a malformed request line, bad chunked encoding, oversized headers,
+ * Node's request timeout), answered in the catalogue's shape on the raw socket, then closed.
+ */
+function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const stt =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new SttError('headers_too_large')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new SttError('upload_timeout', 'The request took too long to arrive.')
+        : new SttError('bad_request', 'The request is not valid HTTP.');
+  this.log.debug({ code: error.code }, 'client error');
+  // A response already under way on this socket cannot be replaced; the connection just ends.
+  const current = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (socket.writable && !current?.headersSent) {
+    const body = JSON.stringify({ status: 'error', error: stt.code, message: stt.message });
+    socket.write(
+      `HTTP/1.1 ${stt.status} ${STATUS_CODES[stt.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

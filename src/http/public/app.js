@@ -42,8 +42,12 @@ export const ERROR_MESSAGES = {
     detail: true,
   },
   upload_timeout: {
-    vi: 'Tải lên bị ngừng giữa chừng: máy chủ chờ quá lâu mà không nhận thêm dữ liệu. Hãy thử lại.',
-    en: 'The upload stalled: the server waited too long for more data. Try again.',
+    vi: 'Tải lên bị ngừng giữa chừng hoặc quá chậm: máy chủ chờ quá lâu để nhận dữ liệu. Hãy thử lại.',
+    en: 'The upload stalled or came too slowly: the server waited too long for the data. Try again.',
+  },
+  headers_too_large: {
+    vi: 'Phần đầu (header) của yêu cầu quá lớn. Hãy tải lại trang rồi thử lại.',
+    en: 'The request headers are too large. Reload the page and try again.',
   },
   file_not_found: {
     vi: 'Không có tệp âm thanh đó trong thư mục của máy chủ.',
@@ -64,6 +68,10 @@ export const ERROR_MESSAGES = {
   queue_full: {
     vi: 'Máy chủ đang bận: có quá nhiều bản đang chờ chép lời. Hãy thử lại sau ít phút.',
     en: 'The server is busy: too many transcriptions are waiting. Try again shortly.',
+  },
+  too_many_uploads: {
+    vi: 'Máy chủ đang bận: có quá nhiều tệp đang được tải lên cùng lúc. Hãy thử lại sau ít giây.',
+    en: 'The server is busy: too many uploads are arriving at once. Try again in a few seconds.',
   },
   shutting_down: {
     vi: 'Máy chủ đang tắt và không nhận việc mới. Hãy thử lại sau.',
