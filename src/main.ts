@@ -48,15 +48,19 @@ export async function startService(env: NodeJS.ProcessEnv, options: ServiceOptio
   const metrics = new Metrics();
   const core = await createCore(config, log, { metrics });
   const app = await buildApp({ config, transcriber: core.transcriber, logger: log, metrics });
-  const shared = { config, transcriber: core.transcriber, logger: log };
-  const telegram = config.telegram.token ? createTelegramBot({ ...options.telegram, ...shared }) : undefined;
-  const discord = config.discord.token ? createDiscordBot({ ...options.discord, ...shared }) : undefined;
+  // The bots cancel what is left when the cancel deadline below passes, as the HTTP app does.
+  const shared = { stopGraceMs: cancelAfterMs(config.shutdownGraceMs), config, transcriber: core.transcriber, logger: log };
+  const telegram = config.telegram.token ? createTelegramBot({ ...shared, ...options.telegram }) : undefined;
+  const discord = config.discord.token ? createDiscordBot({ ...shared, ...options.discord }) : undefined;
   if (telegram) mountTelegramWebhook(app, telegram);
 
   const stopAll = async (): Promise<void> => {
-    // Intake stops everywhere first; jobs already taken in finish and reply through the core,
-    // which closes last.
-    await Promise.all([telegram?.stop(), discord?.stop(), app.close()]);
+    // Intake stops everywhere first, while the listener stays open and answers 503; what was
+    // taken in finishes and replies, or is cancelled (and told so) at the deadline. Then the
+    // listener closes, and the core last.
+    const deadline = AbortSignal.timeout(cancelAfterMs(config.shutdownGraceMs));
+    await Promise.all([telegram?.stop(), discord?.stop(), app.drain(deadline)]);
+    await app.close();
     await core.close();
   };
 
@@ -93,6 +97,14 @@ export async function startService(env: NodeJS.ProcessEnv, options: ServiceOptio
   };
 }
 
+/**
+ * When, within a shutdown's grace, work still running is cancelled: early enough that its
+ * cancellation is answered and the process has exited by the end of the grace.
+ */
+function cancelAfterMs(graceMs: number): number {
+  return Math.max(graceMs / 2, graceMs - 2000);
+}
+
 async function run(): Promise<void> {
   let service: Service | undefined;
   const stop = (signal: NodeJS.Signals): void => {
@@ -104,6 +116,11 @@ async function run(): Promise<void> {
     }
     const running = service;
     running.app.log.info({ signal }, 'signal received');
+    // Whatever a client does, the process is gone by the end of the grace period.
+    setTimeout(() => {
+      running.app.log.error({ graceMs: running.config.shutdownGraceMs }, 'shutdown grace is over; exiting');
+      process.exit(1);
+    }, running.config.shutdownGraceMs).unref();
     running.close().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -11,9 +11,23 @@ export interface ServiceProcess {
   exit: Promise<number | null>;
 }
 
-export async function startServiceProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServiceProcess> {
+/**
+ * Starts the service. With `detached` it leads a process group of its own, as a service under
+ * systemd or in a terminal does, so that a test can signal the whole group (`kill -- -PGID`).
+ */
+export async function startServiceProcess(env: Record<string, string>, timeoutMs = 30_000, options: { detached?: boolean } = {}): Promise<ServiceProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', DEVICE: 'cpu', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      TMPDIR: process.env.TMPDIR ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      DEVICE: 'cpu',
+      ...env,
+    },
+    detached: options.detached ?? false,
   });
   const logs: Record<string, unknown>[] = [];
   let raw = '';
