@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import { InferenceError, SttError } from './errors.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './inference-protocol.js';
 import type { FramePredictions } from './ctc.js';
+import { holdOnnxruntimeTelemetryOff } from './onnxruntime-telemetry.js';
 import type { Device } from './types.js';
 
 export interface InferencePoolOptions {
@@ -197,9 +198,18 @@ async function spawn(options: InferencePoolOptions): Promise<{ worker: Worker; d
   const data: WorkerData = { onnxPath: options.onnxPath, device: options.device, threads: options.threads };
   // TypeScript sources (npm start, tests) load through tsx's bootstrap; built JavaScript directly.
   const typescript = url.pathname.endsWith('.ts');
-  const worker = new Worker(typescript ? BOOTSTRAP : url, {
-    workerData: typescript ? { ...data, entry: url.href } : data,
-  });
+  // onnxruntime reads its telemetry switch when the worker creates its session, which is before
+  // the worker answers; the switch is held until then (see onnxruntime-telemetry.ts).
+  const releaseTelemetrySwitch = holdOnnxruntimeTelemetryOff();
+  let worker: Worker;
+  try {
+    worker = new Worker(typescript ? BOOTSTRAP : url, {
+      workerData: typescript ? { ...data, entry: url.href } : data,
+    });
+  } catch (error) {
+    releaseTelemetrySwitch();
+    throw error;
+  }
   return new Promise((resolve, reject) => {
     const fail = (error: Error): void => {
       cleanup();
@@ -216,6 +226,7 @@ async function spawn(options: InferencePoolOptions): Promise<{ worker: Worker; d
     };
     const onExit = (code: number): void => fail(new Error(`the worker exited with code ${code} while loading`));
     const cleanup = (): void => {
+      releaseTelemetrySwitch();
       worker.off('message', onMessage);
       worker.off('error', fail);
       worker.off('exit', onExit);

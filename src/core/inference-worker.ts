@@ -25,6 +25,9 @@ async function main(): Promise<void> {
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   });
+  // The first session of the process is where onnxruntime reads its telemetry switch, from the
+  // real process environment (not this thread's copy of process.env): the pool sets it until this
+  // worker answers (onnxruntime-telemetry.ts).
   try {
     if (data.device === 'cpu') {
       session = await ort.InferenceSession.create(data.onnxPath, options(['cpu']));
