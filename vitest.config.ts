@@ -8,5 +8,8 @@ export default defineConfig({
     pool: 'forks',
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/private-tmp.ts'],
+    // Sessions the tests open themselves write no onnxruntime telemetry files either (the
+    // service's own pool sets this while it loads; its test clears it to prove that).
+    env: { ORT_DISABLE_TELEMETRY: '1' },
   },
 });

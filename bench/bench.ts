@@ -82,6 +82,8 @@ const STRIDE_SEC = 4;
 
 /** A session with the inference worker's options, on this thread. */
 function openSession(modelDir: string, threads: number): Promise<ort.InferenceSession> {
+  // As the service's pool does: onnxruntime writes no telemetry files and sends nothing.
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
   return ort.InferenceSession.create(path.join(modelDir, 'model.onnx'), {
     executionProviders: ['cpu'],
     intraOpNumThreads: threads,
