@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HF_REFERENCE } from '../support/fixtures.js';
 import { FakeHfHub, type FakeFile } from '../fakes/hf-hub.js';
 
 /**
@@ -11,7 +12,7 @@ import { FakeHfHub, type FakeFile } from '../fakes/hf-hub.js';
  * fetch the PyTorch checkpoint, convert it, load it and serve a transcript.
  */
 
-const FIXTURE = path.resolve('../shared/fixtures/hf-reference/fixture-tiny');
+const FIXTURE = path.join(HF_REFERENCE, 'fixture-tiny');
 const FILES = ['config.json', 'preprocessor_config.json', 'pytorch_model.bin', 'special_tokens_map.json', 'tokenizer_config.json', 'vocab.json'];
 const READY_WITHIN_MS = 120_000;
 const EXIT_WITHIN_MS = 30_000;

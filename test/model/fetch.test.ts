@@ -23,9 +23,10 @@ import {
 } from '../../src/model/fetch.js';
 import type { HubFile } from '../../src/model/hub.js';
 import { GraphBuilder } from '../../src/onnx/graph-builder.js';
+import { HF_REFERENCE } from '../support/fixtures.js';
 import { FakeHfHub, type FakeFile } from '../fakes/hf-hub.js';
 
-const FIXTURE = path.resolve('../shared/fixtures/hf-reference/fixture-tiny');
+const FIXTURE = path.join(HF_REFERENCE, 'fixture-tiny');
 const TOKENIZER = ['config.json', 'preprocessor_config.json', 'special_tokens_map.json', 'tokenizer_config.json', 'vocab.json'];
 const TOKEN = 'hf_testTokenThatMustNeverLeak1234';
 const OTHER_TOKEN = 'hf_validButNotAllowedToken5678';

@@ -1,20 +1,12 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The Hugging Face reference fixtures, read in place from `../shared` beside this checkout
- * (checkpoints, inputs, and the logits and transcripts transformers computed for them).
+ * The Hugging Face reference fixtures, kept in the project (test/fixtures/hf-reference, see its
+ * README): checkpoints, inputs, and the logits and transcripts transformers computed for them.
  */
-export const HF_REFERENCE = fileURLToPath(new URL('../../../shared/fixtures/hf-reference/', import.meta.url));
-
-if (!existsSync(HF_REFERENCE)) {
-  throw new Error(
-    `The Hugging Face reference fixtures are missing: expected them at ${HF_REFERENCE} ` +
-      '(the shared folder beside this checkout). Check out the project with its shared folder next to it.',
-  );
-}
+export const HF_REFERENCE = fileURLToPath(new URL('../fixtures/hf-reference/', import.meta.url));
 
 /** A raw little-endian float32 file. */
 export async function readF32(file: string): Promise<Float32Array> {
