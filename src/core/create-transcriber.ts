@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { resolveFfmpegPath } from './decode.js';
+import { describeFfmpeg } from './decode.js';
 import { InferencePool, type InferencePoolOptions } from './inference-pool.js';
 import { JobQueue } from './job-queue.js';
 import type { Metrics } from './metrics.js';
@@ -20,8 +20,20 @@ export interface Core {
 export async function createCore(
   config: Config,
   logger: Logger,
-  options: { metrics?: Metrics } & Pick<InferencePoolOptions, 'workerUrl' | 'restartDelayMs'> = {},
+  options: {
+    metrics?: Metrics;
+    /** Where an `ffmpeg` is looked for when FFMPEG_PATH is not set. Default: the process's `PATH`. */
+    ffmpegSearchPath?: string;
+  } & Pick<InferencePoolOptions, 'workerUrl' | 'restartDelayMs'> = {},
 ): Promise<Core> {
+  const ffmpeg = await describeFfmpeg(config.ffmpegPath, { searchPath: options.ffmpegSearchPath });
+  logger.info({ ffmpeg: ffmpeg.path, version: ffmpeg.version, source: ffmpeg.source }, 'ffmpeg');
+  if (ffmpeg.source === 'bundled') {
+    logger.warn(
+      { ffmpeg: ffmpeg.path, version: ffmpeg.version },
+      `ffmpeg: using the bundled static build (${ffmpeg.version}), which gets no security fixes and parses strangers' files; install a maintained ffmpeg (e.g. apt-get install ffmpeg) or set FFMPEG_PATH`,
+    );
+  }
   const model = await loadModelFiles(config.model.dir);
   const pool = await InferencePool.start({
     onnxPath: model.onnxPath,
@@ -38,7 +50,7 @@ export async function createCore(
     model,
     pool,
     queue,
-    ffmpegPath: resolveFfmpegPath(config.ffmpegPath),
+    ffmpegPath: ffmpeg.path,
     limits: config.limits,
     chunkSec: config.inference.chunkSec,
     strideSec: config.inference.strideSec,
