@@ -295,7 +295,10 @@ function runFfmpeg(source: Uint8Array | string, options: DecodeOptions, deadline
     function outcome({ error, stderr: text }: { error?: Error; stderr: string }): Outcome {
       if (stopped) return { error: stopped };
       const tail = lastLines(text, 5);
-      const foreign = child?.signalCode && FOREIGN_SIGNALS.has(child.signalCode) ? child.signalCode : stderr.receivedSignal;
+      // A signal that stopped ffmpeg, or the capability probes fluent-ffmpeg runs before it (ffmpeg
+      // -formats, -codecs: their child is never ours to see, only the message it left).
+      const signalled = child?.signalCode ?? /killed with signal (SIG[A-Z]+)/.exec(error?.message ?? '')?.[1];
+      const foreign = signalled && FOREIGN_SIGNALS.has(signalled as NodeJS.Signals) ? signalled : stderr.receivedSignal;
       if (foreign) {
         return { error: new DecodeError(`ffmpeg was stopped by ${foreign}, which this service did not send`, null, tail, { cause: error }), interruptedBy: foreign };
       }

@@ -6,6 +6,7 @@ import PQueue from 'p-queue';
 import type { Logger } from '../logger.js';
 import { keptFrames, planChunks } from './chunking.js';
 import { decodeCtc } from './ctc.js';
+import { buildSegments } from './segments.js';
 import { SAMPLE_RATE, decodeAudio } from './decode.js';
 import { SttError, fileTooLarge, toSttError } from './errors.js';
 import type { InferencePool } from './inference-pool.js';
@@ -81,7 +82,7 @@ export class SpeechTranscriber implements Transcriber {
         const transcript = await ticket.run(
           async () => {
             this.updateGauges();
-            return this.infer(samples, duration, started, options.signal);
+            return this.infer(samples, duration, started, options);
           },
           { durationSec: duration, signal: options.signal, onQueued: options.onQueued },
         );
@@ -115,13 +116,14 @@ export class SpeechTranscriber implements Transcriber {
       if (data.length === 0) throw new SttError('no_audio', 'The audio file is empty.');
       if (data.length > limits.maxUploadBytes) throw fileTooLarge(limits.maxUploadMb);
     }
-    return (await this.decoders.add(() => decodeAudio(data, { ffmpegPath, maxSeconds: limits.maxDurationSec, signal }), {
+    return (await this.decoders.add(() => decodeAudio(data, { ffmpegPath, maxSeconds: limits.maxDurationSec, timeoutMs: limits.decodeTimeoutMs, signal }), {
       signal,
     })) as Float32Array;
   }
 
-  private async infer(samples: Float32Array, duration: number, started: number, signal: AbortSignal | undefined): Promise<Transcript> {
+  private async infer(samples: Float32Array, duration: number, started: number, options: TranscribeOptions): Promise<Transcript> {
     const { model, pool, chunkSec, strideSec } = this.options;
+    const { signal, onPartial } = options;
     const chunks = planChunks(samples.length, chunkSec * SAMPLE_RATE, strideSec * SAMPLE_RATE);
     const priority = priorityFor(duration);
     const ids: Int32Array[] = [];
@@ -141,11 +143,19 @@ export class SpeechTranscriber implements Transcriber {
       const { from, to } = chunks.length === 1 ? { from: 0, to: result.frames } : keptFrames(chunk, result.frames);
       ids.push(result.ids.subarray(from, to));
       probs.push(result.probs.subarray(from, to));
+      if (onPartial && ids.length < chunks.length) {
+        // The last word heard may go on in the next window: only the words before it are final.
+        const heard = decodeCtc({ ids: concat(ids, Int32Array), probs: concat(probs, Float32Array) }, model.vocabulary).words;
+        onPartial({ text: heard.slice(0, -1).map((w) => w.word).join(' '), windowsDone: ids.length, windows: chunks.length });
+      }
     }
-    const { text, words } = decodeCtc({ ids: concat(ids, Int32Array), probs: concat(probs, Float32Array) }, model.vocabulary);
+    const frames = { ids: concat(ids, Int32Array), probs: concat(probs, Float32Array) };
+    const { text, words } = decodeCtc(frames, model.vocabulary);
+    onPartial?.({ text, windowsDone: chunks.length, windows: chunks.length });
     return {
       text,
       words,
+      segments: buildSegments(words, frames, model.vocabulary),
       duration: Math.round(duration * 1000) / 1000,
       processingMs: Math.round(performance.now() - started),
       inferenceMs: Math.round(inferenceMs),
