@@ -298,7 +298,7 @@ function runFfmpeg(source: Uint8Array | string, options: DecodeOptions, deadline
       // A signal that stopped ffmpeg, or the capability probes fluent-ffmpeg runs before it (ffmpeg
       // -formats, -codecs: their child is never ours to see, only the message it left).
       const signalled = child?.signalCode ?? /killed with signal (SIG[A-Z]+)/.exec(error?.message ?? '')?.[1];
-      const foreign = signalled && FOREIGN_SIGNALS.has(signalled as NodeJS.Signals) ? signalled : stderr.receivedSignal;
+      const foreign = signalled && FOREIGN_SIGNALS.has(signalled) ? signalled : stderr.receivedSignal;
       if (foreign) {
         return { error: new DecodeError(`ffmpeg was stopped by ${foreign}, which this service did not send`, null, tail, { cause: error }), interruptedBy: foreign };
       }

@@ -7,33 +7,49 @@ export interface Cue {
   text: string;
 }
 
+/** Where one cue or segment ends and the next begins. */
+export interface GroupingOptions {
+  /** A cue never grows past this many characters (two subtitle lines). @defaultValue 84 */
+  maxChars?: number;
+  /** Nor past this many seconds from its first word's start. @defaultValue 10 */
+  maxSeconds?: number;
+  /** A pause at least this long between two words starts a new cue. @defaultValue 0.6 */
+  maxGapSeconds?: number;
+}
+
 /**
- * Groups words into cues: a new cue starts after `maxChars` characters, `maxSeconds` of speech,
- * or a pause longer than `maxGapSeconds`.
+ * Groups words into runs read together: a new group starts at a pause of `maxGapSeconds`, or
+ * when the next word would take the group past `maxChars` characters or `maxSeconds`. Subtitles
+ * (SRT, VTT) and OpenAI's segments are both cut here, so they always agree.
  */
-export function wordsToCues(words: readonly Word[], options: { maxChars?: number; maxSeconds?: number; maxGapSeconds?: number } = {}): Cue[] {
-  const maxChars = options.maxChars ?? 42;
-  const maxSeconds = options.maxSeconds ?? 5;
-  const maxGap = options.maxGapSeconds ?? 1;
-  const cues: Cue[] = [];
-  let current: Cue | undefined;
+export function groupWords(words: readonly Word[], options: GroupingOptions = {}): Word[][] {
+  const maxChars = options.maxChars ?? 84;
+  const maxSeconds = options.maxSeconds ?? 10;
+  const maxGap = options.maxGapSeconds ?? 0.6;
+  const groups: Word[][] = [];
+  let current: Word[] = [];
+  let chars = 0;
   for (const word of words) {
-    if (
-      current &&
-      (current.text.length + 1 + word.word.length > maxChars || word.end - current.start > maxSeconds || word.start - current.end > maxGap)
-    ) {
-      cues.push(current);
-      current = undefined;
+    const previous = current[current.length - 1];
+    if (previous && (chars + 1 + word.word.length > maxChars || word.end - current[0].start > maxSeconds || word.start - previous.end >= maxGap)) {
+      groups.push(current);
+      current = [];
+      chars = 0;
     }
-    if (current) {
-      current.text += ` ${word.word}`;
-      current.end = word.end;
-    } else {
-      current = { start: word.start, end: word.end, text: word.word };
-    }
+    chars += (current.length > 0 ? 1 : 0) + word.word.length;
+    current.push(word);
   }
-  if (current) cues.push(current);
-  return cues;
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+/** The words as subtitle cues ({@link groupWords}). */
+export function wordsToCues(words: readonly Word[], options: GroupingOptions = {}): Cue[] {
+  return groupWords(words, options).map((group) => ({
+    start: group[0].start,
+    end: group[group.length - 1].end,
+    text: group.map((w) => w.word).join(' '),
+  }));
 }
 
 function timestamp(seconds: number, separator: ',' | '.'): string {

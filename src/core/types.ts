@@ -9,10 +9,30 @@ export interface Word {
   confidence: number;
 }
 
+/**
+ * A run of words read together (cut at pauses and before it grows too long), with what greedy
+ * CTC knows of it, in the shape of OpenAI's `TranscriptionSegment` (see segments.ts for how each
+ * number is derived).
+ */
+export interface Segment {
+  id: number;
+  seek: number;
+  start: number;
+  end: number;
+  text: string;
+  /** Vocabulary ids the model emitted in the segment. */
+  tokens: number[];
+  temperature: number;
+  avg_logprob: number;
+  compression_ratio: number;
+  no_speech_prob: number;
+}
+
 /** What the Transcriber returns for one piece of audio. */
 export interface Transcript {
   text: string;
   words: Word[];
+  segments: Segment[];
   /** Length of the audio in seconds. */
   duration: number;
   /** Wall time from the start of decoding to the decoded text, in milliseconds. */
@@ -40,6 +60,11 @@ export interface TranscribeOptions {
   jobId?: string;
   /** Where the job came from (http, telegram, discord, cli): a metrics label. */
   source?: string;
+  /**
+   * Called as the model's windows finish, with the words heard so far that no later window can
+   * change (the last word of a window may still grow), and how many windows are done.
+   */
+  onPartial?: (partial: { text: string; windowsDone: number; windows: number }) => void;
 }
 
 /** The one entry point every adapter and route uses. */

@@ -1,4 +1,5 @@
 import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -8,11 +9,12 @@ import fastifyStatic from '@fastify/static';
 import type { Config } from '../config.js';
 import { SttError, toSttError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
-import { toSrt, toVtt, wordsToCues } from '../core/subtitles.js';
-import type { Transcriber, Transcript } from '../core/types.js';
+import { toSrt, toVtt } from '../core/subtitles.js';
+import type { TranscribeOptions, Transcriber, Transcript } from '../core/types.js';
 import type { Logger } from '../logger.js';
 import { openAudioPath } from './audio-path.js';
 import { HOW_TO_SEND_AUDIO, printable, readBody, safeName, type RequestBody } from './body.js';
+import { ParamError, registerOpenAiRoutes } from './openai.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -205,25 +207,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
   app.get('/wav2vec2', wav2vec2);
   app.post('/wav2vec2', { config: { audio: true } }, wav2vec2);
 
-  app.post('/v1/audio/transcriptions', { config: { audio: true } }, async (request, reply) => {
-    const audioRequest = audioRequestOf(request);
-    if (!audioRequest.audio || 'path' in audioRequest.audio) {
-      throw new SttError('no_audio', 'Send the audio as the multipart field "file".');
-    }
-    const format = outputFormat(audioRequest.fields.response_format ?? 'json');
-    const { transcript } = await runTranscription(request, audioRequest);
-    return sendTranscript(reply, transcript, format, (t) =>
-      format === 'verbose_json'
-        ? {
-            task: 'transcribe',
-            language: 'vietnamese',
-            duration: t.duration,
-            text: t.text,
-            segments: wordsToCues(t.words).map((cue, id) => ({ id, start: cue.start, end: cue.end, text: cue.text })),
-            words: t.words.map(({ word, start, end }) => ({ word, start, end })),
-          }
-        : { text: t.text },
-    );
+  registerOpenAiRoutes(app, {
+    modelName: transcriber.status().model,
+    createdAt: Math.floor(Date.now() / 1000),
+    transcribe: async (request, file, { onPartial }) => (await runTranscription(request, { audio: file, fields: {} }, onPartial)).transcript,
   });
 
   if (existsSync(PUBLIC_DIR)) {
@@ -231,11 +218,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
   }
 
   /** Runs one transcription; cancelled when the client goes away or the drain's deadline passes. */
-  async function runTranscription(request: FastifyRequest, audioRequest: AudioRequest): Promise<{ transcript: Transcript; label: string }> {
+  async function runTranscription(
+    request: FastifyRequest,
+    audioRequest: AudioRequest,
+    onPartial?: TranscribeOptions['onPartial'],
+  ): Promise<{ transcript: Transcript; label: string }> {
     const { audio } = audioRequest;
     if (!audio) throw new SttError('no_audio');
     const signal = inFlight.get(request.id)?.signal;
-    const options = { signal, jobId: request.id, source: 'http' };
+    const options = { signal, jobId: request.id, source: 'http', onPartial };
     if ('path' in audio) {
       const file = await openAudioPath(config.audioDir, audio.path);
       try {
@@ -343,27 +334,48 @@ function sendTranscript(
   }
 }
 
+/** A refused request's body up to this size is read (and dropped) before the answer goes out. */
+const DRAIN_BEFORE_ANSWER_BYTES = 1024 * 1024;
+/** …for at most this long. */
+const DRAIN_BEFORE_ANSWER_MS = 5000;
+
 /**
  * The one error response: `{status, error, message}`, or OpenAI's `{error: {message, type,
  * param, code}}` under /v1 so that OpenAI clients show the message.
  *
- * A request refused before its body was read (no key, busy, shutting down, not audio) has its
- * body drained while the answer goes out, and its connection closed after it.
+ * A request refused before its body was in (no key, busy, shutting down, not audio): a small
+ * body is read and dropped first, so that the client, still sending, reads its answer rather
+ * than a reset connection; a large one is not waited for: the answer goes out at once and the
+ * connection closes after it.
  */
-function sendError(reply: FastifyReply, error: unknown, request: FastifyRequest): FastifyReply {
+function sendError(reply: FastifyReply, error: unknown, request: FastifyRequest): FastifyReply | Promise<FastifyReply> {
   const stt = toSttError(error);
   if (stt.code === 'internal') request.log.error({ err: error }, 'request failed');
   if (stt.retryAfterSec) reply.header('retry-after', String(stt.retryAfterSec));
-  if (!request.raw.complete) {
-    reply.header('connection', 'close');
-    if (stt.code !== 'upload_timeout') request.raw.resume();
-  }
   reply.code(stt.status);
-  if (request.url.startsWith('/v1/')) {
-    const type = stt.status >= 500 ? 'server_error' : 'invalid_request_error';
-    return reply.send({ error: { message: stt.message, type, param: null, code: stt.code } });
+  const send = (): FastifyReply => {
+    if (request.url.startsWith('/v1/')) {
+      const type = stt.status >= 500 ? 'server_error' : 'invalid_request_error';
+      const param = error instanceof ParamError ? error.param : null;
+      return reply.send({ error: { message: stt.message, type, param, code: stt.code } });
+    }
+    return reply.send({ status: 'error', error: stt.code, message: stt.message });
+  };
+  const raw = request.raw;
+  if (raw.complete || raw.readableEnded) return send();
+  if (stt.code === 'upload_timeout') {
+    reply.header('connection', 'close');
+    return send();
   }
-  return reply.send({ status: 'error', error: stt.code, message: stt.message });
+  raw.resume();
+  if (!(Number(request.headers['content-length'] ?? Number.NaN) <= DRAIN_BEFORE_ANSWER_BYTES)) {
+    reply.header('connection', 'close');
+    return send();
+  }
+  return once(raw, 'end', { signal: AbortSignal.timeout(DRAIN_BEFORE_ANSWER_MS) }).then(send, () => {
+    reply.header('connection', 'close');
+    return send();
+  });
 }
 
 /** Fastify's own errors, in the catalogue's terms. */

@@ -139,10 +139,8 @@ describe('the upload page', () => {
       const [download] = await Promise.all([page.waitForEvent('download'), page.click('#dl-srt')]);
       expect(download.suggestedFilename()).toBe('loi-chao.srt');
       const srt = await readFile(await download.path(), 'utf8');
-      expect(srt).toBe(
-        '1\n00:00:00,200 --> 00:00:04,780\nxin chào các bạn hôm nay trời\n\n' +
-          '2\n00:00:05,000 --> 00:00:09,420\nđẹp quá chúng ta đi chơi nhé\n',
-      );
+      // One sentence with no pause in it is one cue, not cut after five seconds.
+      expect(srt).toBe('1\n00:00:00,200 --> 00:00:09,420\nxin chào các bạn hôm nay trời đẹp quá chúng ta đi chơi nhé\n');
       // The page's SRT is the server's.
       const fromServer = await postFile(`${server.url}/wav2vec2?format=srt`, audio, 'loi-chao.mp3');
       expect(await fromServer.text()).toBe(srt);
@@ -276,12 +274,12 @@ describe('the upload page', () => {
       const cases: Word[][] = [
         [],
         [{ word: 'một', start: 0, end: 0.4, confidence: 1 }],
-        // A pause over a second, five seconds of speech, and 42 characters each start a new cue.
+        // A pause of 0.6 s, ten seconds of speech, and 84 characters each start a new cue.
         [
           { word: 'xin', start: 0.2, end: 0.5, confidence: 1 },
-          { word: 'chào', start: 1.7, end: 2.1, confidence: 1 },
-          { word: 'dài', start: 2.2, end: 7.3, confidence: 1 },
-          ...Array.from({ length: 12 }, (_, i) => ({ word: 'nghiêng', start: 8 + i * 0.3, end: 8.2 + i * 0.3, confidence: 1 })),
+          { word: 'chào', start: 1.1, end: 1.5, confidence: 1 },
+          { word: 'dài', start: 1.6, end: 11.9, confidence: 1 },
+          ...Array.from({ length: 24 }, (_, i) => ({ word: 'nghiêng', start: 12 + i * 0.3, end: 12.2 + i * 0.3, confidence: 1 })),
           { word: 'giờ', start: 3599.9995, end: 3600.5, confidence: 1 },
         ],
       ];

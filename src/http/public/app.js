@@ -217,14 +217,17 @@ export const LABELS = {
 
 // ---- Subtitles, built from the words exactly as the server's src/core/subtitles.ts builds them ----
 
-/** Groups words into cues: a new cue after 42 characters, 5 s of speech, or a pause over 1 s. */
-export function wordsToCues(words, { maxChars = 42, maxSeconds = 5, maxGapSeconds = 1 } = {}) {
+/**
+ * Groups words into cues as the server's groupWords does: a new cue at a pause of 0.6 s, or
+ * before it would pass 84 characters or 10 s.
+ */
+export function wordsToCues(words, { maxChars = 84, maxSeconds = 10, maxGapSeconds = 0.6 } = {}) {
   const cues = [];
   let current;
   for (const word of words) {
     if (
       current &&
-      (current.text.length + 1 + word.word.length > maxChars || word.end - current.start > maxSeconds || word.start - current.end > maxGapSeconds)
+      (current.text.length + 1 + word.word.length > maxChars || word.end - current.start > maxSeconds || word.start - current.end >= maxGapSeconds)
     ) {
       cues.push(current);
       current = undefined;

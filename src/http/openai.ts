@@ -1,0 +1,170 @@
+import { PassThrough } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
+import { SttError, toSttError } from '../core/errors.js';
+import { toSrt, toVtt } from '../core/subtitles.js';
+import type { TranscribeOptions, Transcript } from '../core/types.js';
+import type { RequestBody } from './body.js';
+
+/** The one model this server lists, under the name clients pass as `model`. */
+export const OPENAI_MODEL_ID = 'wav2vec2';
+
+const RESPONSE_FORMATS = ['json', 'text', 'srt', 'vtt', 'verbose_json'] as const;
+type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
+/** The languages a client may name for this model: it hears Vietnamese only. */
+const LANGUAGES = new Set(['vi', 'vie', 'vietnamese']);
+
+/** An error in OpenAI's shape that names the field at fault (`error.param`). */
+export class ParamError extends SttError {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super('bad_request', message);
+  }
+}
+
+/** What the OpenAI routes need from the app that mounts them. */
+export interface OpenAiRoutesOptions {
+  /** Transcribes the request's uploaded file (the app's body reading and limits apply). */
+  transcribe(request: FastifyRequest, file: { data: Uint8Array; name: string }, options: Pick<TranscribeOptions, 'onPartial'>): Promise<Transcript>;
+  /** The model's own name, reported as the listed model's owner. */
+  modelName: string;
+  /** When the model was loaded (Unix seconds): the listed model's `created`. */
+  createdAt: number;
+}
+
+/**
+ * OpenAI's speech-to-text API as its SDK types it: `POST /v1/audio/transcriptions` (json, text,
+ * srt, vtt, verbose_json; `stream: true` as server-sent events; `timestamp_granularities[]`),
+ * `GET /v1/models` and `/v1/models/{id}`, and a clear 400 for `/v1/audio/translations`.
+ */
+export function registerOpenAiRoutes<Log extends FastifyBaseLogger>(
+  app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Log>,
+  options: OpenAiRoutesOptions,
+): void {
+  const model = { id: OPENAI_MODEL_ID, object: 'model', created: options.createdAt, owned_by: options.modelName };
+
+  app.get('/v1/models', async () => ({ object: 'list', data: [model] }));
+  app.get<{ Params: { id: string } }>('/v1/models/:id', async (request) => {
+    if (request.params.id !== model.id) {
+      throw new SttError('not_found', `No model "${request.params.id.slice(0, 60)}": this server has one, "${model.id}".`);
+    }
+    return model;
+  });
+
+  app.post('/v1/audio/translations', {
+    // Refused before the upload is read: there is nothing this route would do with it.
+    onRequest: async () => {
+      throw new SttError('bad_request', 'This model transcribes Vietnamese and does not translate: use /v1/audio/transcriptions.');
+    },
+    handler: async () => undefined,
+  });
+
+  app.post('/v1/audio/transcriptions', { config: { audio: true } }, async (request, reply) => {
+    const body = request.body as RequestBody | undefined;
+    if (body?.kind !== 'form' || !body.file) throw new SttError('no_audio', 'Send the audio as the multipart field "file".');
+    const { fields, lists } = body;
+    const format = responseFormat(fields.response_format);
+    if (fields.language !== undefined && !LANGUAGES.has(fields.language.trim().toLowerCase())) {
+      throw new ParamError('language', `This model only hears Vietnamese: set language to "vi" or leave it out (not "${fields.language.slice(0, 20)}").`);
+    }
+    const granularities = lists.timestamp_granularities ?? [];
+    for (const value of granularities) {
+      if (value !== 'word' && value !== 'segment') throw new ParamError('timestamp_granularities', `timestamp_granularities[] takes "word" or "segment", not "${value.slice(0, 20)}".`);
+    }
+    if (granularities.length > 0 && format !== 'verbose_json') {
+      throw new ParamError('timestamp_granularities', 'timestamp_granularities[] needs response_format "verbose_json".');
+    }
+    const stream = fields.stream === 'true';
+    if (stream) return streamTranscript(request, reply, body.file, options);
+
+    const transcript = await options.transcribe(request, body.file, {});
+    switch (format) {
+      case 'srt':
+        return reply.type('application/x-subrip; charset=utf-8').send(toSrt(transcript.words));
+      case 'vtt':
+        return reply.type('text/vtt; charset=utf-8').send(toVtt(transcript.words));
+      case 'text':
+        return reply.type('text/plain; charset=utf-8').send(`${transcript.text}\n`);
+      case 'verbose_json':
+        return verboseJson(transcript, granularities);
+      default:
+        return { text: transcript.text, usage: usage(transcript) };
+    }
+  });
+}
+
+function responseFormat(value: string | undefined): ResponseFormat {
+  if (value === undefined) return 'json';
+  if ((RESPONSE_FORMATS as readonly string[]).includes(value)) return value as ResponseFormat;
+  throw new ParamError('response_format', `Unknown response_format "${value.slice(0, 20)}": use ${RESPONSE_FORMATS.join(', ')}.`);
+}
+
+function usage(transcript: Transcript): { type: 'duration'; seconds: number } {
+  return { type: 'duration', seconds: Math.ceil(transcript.duration) };
+}
+
+/** `TranscriptionVerbose`: segments unless only words were asked for, words only when asked. */
+function verboseJson(transcript: Transcript, granularities: readonly string[]): Record<string, unknown> {
+  const segments = granularities.length === 0 || granularities.includes('segment');
+  return {
+    task: 'transcribe',
+    language: 'vietnamese',
+    duration: transcript.duration,
+    text: transcript.text,
+    ...(segments ? { segments: transcript.segments } : {}),
+    ...(granularities.includes('word') ? { words: transcript.words.map(({ word, start, end }) => ({ word, start, end })) } : {}),
+    usage: usage(transcript),
+  };
+}
+
+/**
+ * `stream: true`: `transcript.text.delta` events as the model's windows finish, then one
+ * `transcript.text.done` with the whole text and its usage. The events start only once the
+ * audio has been decoded and the first window has run, so a file that cannot be read is still
+ * an ordinary JSON error; a failure after that comes as an `error` event, as OpenAI sends it.
+ */
+async function streamTranscript(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  file: { data: Uint8Array; name: string },
+  options: OpenAiRoutesOptions,
+): Promise<FastifyReply> {
+  const events = new PassThrough();
+  let sent = '';
+  let started = false;
+  const start = (): void => {
+    if (started) return;
+    started = true;
+    void reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache').send(events);
+  };
+  const send = (event: Record<string, unknown>): void => {
+    start();
+    events.write(`data: ${JSON.stringify(event)}\n\n`);
+  };
+  const delta = (text: string): void => {
+    if (text.length <= sent.length) return;
+    const next = text.slice(sent.length);
+    sent = text;
+    send({ type: 'transcript.text.delta', delta: next });
+  };
+  try {
+    const transcript = await options.transcribe(request, file, {
+      onPartial: ({ text }) => {
+        // Each partial text extends the last one; a delta carries what is new, its space included.
+        if (text) delta(sent ? `${sent}${text.slice(sent.length)}` : text);
+      },
+    });
+    delta(transcript.text);
+    send({ type: 'transcript.text.done', text: transcript.text, usage: usage(transcript) });
+    events.end();
+    return reply;
+  } catch (error) {
+    if (!started) throw error;
+    const stt = toSttError(error);
+    if (stt.code === 'internal') request.log.error({ err: error }, 'streamed transcription failed');
+    events.end(`data: ${JSON.stringify({ type: 'error', error: { message: stt.message, type: stt.status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: stt.code } })}\n\n`);
+    return reply;
+  }
+}
