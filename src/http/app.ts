@@ -182,6 +182,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
       device: status.device,
       queue: { waiting: status.queued, running: status.running, max: status.maxPending },
       uploads: { receiving: uploads.taken, max: uploads.max },
+      // What the page checks before it uploads, states next to the file picker, and stops a recording at.
+      limits: { max_upload_mb: limits.maxUploadMb, max_duration_sec: limits.maxDurationSec },
     };
   });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE } from '../../src/core/errors.js';
+import { encodeWav } from '../../src/core/wav.js';
 import { toSrt, toVtt } from '../../src/core/subtitles.js';
 import type { Word } from '../../src/core/types.js';
 import { speech } from '../support/audio.js';
@@ -249,6 +250,33 @@ describe('the upload page', () => {
       for (const word of heard) expect(['một', 'hai', 'ba', 'bốn', 'năm']).toContain(word);
     } finally {
       await context.close();
+    }
+  });
+
+  it('reads its limits from /healthz: states them, refuses a file over MAX_UPLOAD_MB before sending it, stops a recording at MAX_DURATION_SEC', async () => {
+    const limited = await startTestServer({ MAX_UPLOAD_MB: '0.5', MAX_DURATION_SEC: '2' });
+    const { context, page } = await newPage(limited.url);
+    try {
+      await page.waitForFunction(() => document.getElementById('limits')?.textContent?.includes('MB'));
+      expect(await page.textContent('#limits')).toBe('MP3, WAV, M4A, OGG · tối đa 2 giây, 0,5 MB');
+      let uploads = 0;
+      page.on('request', (request) => {
+        if (request.url().endsWith('/wav2vec2')) uploads++;
+      });
+      // 20 s of 16 kHz WAV: 640 KB.
+      await chooseFile(page, 'dai.wav', 'audio/wav', encodeWav(new Float32Array(16_000 * 20)));
+      await page.click('#generate');
+      expect(await errorText(page)).toBe('Tệp lớn hơn giới hạn tải lên của máy chủ. Giới hạn: 0,5 MB.');
+      expect(uploads).toBe(0);
+
+      await context.grantPermissions(['microphone'], { origin: limited.url });
+      await page.click('#record');
+      // The recording stops by itself at two seconds, and the file is ready to send.
+      await page.waitForFunction(() => document.getElementById('file-name')?.textContent?.startsWith('ghi-am-'));
+      expect(await page.textContent('#status')).toBe('Đã ghi âm 00:02. Bấm “Tạo bản chép lời”.');
+    } finally {
+      await context.close();
+      await limited.close();
     }
   });
 

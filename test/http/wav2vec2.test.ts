@@ -369,6 +369,7 @@ describe('health, metrics and the debug copy', () => {
         device: 'cpu',
         queue: { waiting: 0, running: 0, max: 32 },
         uploads: { receiving: 0, max: 16 },
+        limits: { max_upload_mb: 25, max_duration_sec: 300 },
       });
       await postFile(`${server.url}/wav2vec2`, await speech('xin chào', 'ogg-opus'), 'a.ogg');
       const metrics = await (await fetch(`${server.url}/metrics`)).text();

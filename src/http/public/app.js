@@ -128,7 +128,9 @@ export const LABELS = {
     tagline: 'Chuyển giọng nói tiếng Việt thành văn bản',
     dropTitle: 'Chọn hoặc kéo thả tệp âm thanh vào đây',
     formats: 'MP3, WAV, M4A, OGG',
-    formatsLimits: 'MP3, WAV, M4A, OGG · tối đa {minutes} phút, {mb} MB',
+    formatsLimits: 'MP3, WAV, M4A, OGG · tối đa {length}, {mb} MB',
+    minutes: '{n} phút',
+    seconds: '{n} giây',
     or: 'hoặc',
     record: 'Ghi âm từ micrô',
     stopRecording: 'Dừng ghi âm',
@@ -164,7 +166,7 @@ export const LABELS = {
     recordingName: 'ghi-am',
     retryAfter: 'Thử lại sau {seconds} giây.',
     uploadLimit: 'Giới hạn: {mb} MB.',
-    durationLimit: 'Giới hạn: {minutes} phút.',
+    durationLimit: 'Giới hạn: {length}.',
     httpStatus: 'HTTP {status}',
     keyNeeded: 'Cần khóa API',
   },
@@ -173,7 +175,9 @@ export const LABELS = {
     tagline: 'Vietnamese speech to text',
     dropTitle: 'Choose or drop an audio file here',
     formats: 'MP3, WAV, M4A, OGG',
-    formatsLimits: 'MP3, WAV, M4A, OGG · up to {minutes} min, {mb} MB',
+    formatsLimits: 'MP3, WAV, M4A, OGG · up to {length}, {mb} MB',
+    minutes: '{n} min',
+    seconds: '{n} s',
     or: 'or',
     record: 'Record from the microphone',
     stopRecording: 'Stop recording',
@@ -209,7 +213,7 @@ export const LABELS = {
     recordingName: 'recording',
     retryAfter: 'Try again in {seconds} s.',
     uploadLimit: 'Limit: {mb} MB.',
-    durationLimit: 'Limit: {minutes} min.',
+    durationLimit: 'Limit: {length}.',
     httpStatus: 'HTTP {status}',
     keyNeeded: 'API key needed',
   },
@@ -326,6 +330,11 @@ function startPage() {
     return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ''));
   }
 
+  /** A duration limit in the words people use: minutes from one minute on, seconds below. */
+  function length(seconds) {
+    return seconds >= 60 ? t('minutes', { n: number(seconds / 60) }) : t('seconds', { n: number(seconds) });
+  }
+
   function number(value, digits = 1) {
     return new Intl.NumberFormat(state.lang === 'vi' ? 'vi-VN' : 'en-US', { maximumFractionDigits: digits }).format(value);
   }
@@ -388,7 +397,7 @@ function startPage() {
     if (error.retryAfter) parts.push(t('retryAfter', { seconds: error.retryAfter }));
     const limits = serverLimits();
     if (limits && error.code === 'payload_too_large') parts.push(t('uploadLimit', { mb: number(limits.mb) }));
-    if (limits && error.code === 'audio_too_long') parts.push(t('durationLimit', { minutes: number(limits.seconds / 60) }));
+    if (limits && error.code === 'audio_too_long') parts.push(t('durationLimit', { length: length(limits.seconds) }));
     el.errorMessage.textContent = parts.join(' ');
     el.errorDetail.textContent = known?.detail && error.serverMessage ? error.serverMessage : '';
     el.errorCode.textContent = [error.code, error.status ? t('httpStatus', { status: error.status }) : ''].filter(Boolean).join(' · ');
@@ -405,7 +414,7 @@ function startPage() {
 
   function renderLimits() {
     const limits = serverLimits();
-    el.limits.textContent = limits ? t('formatsLimits', { minutes: number(limits.seconds / 60), mb: number(limits.mb) }) : t('formats');
+    el.limits.textContent = limits ? t('formatsLimits', { length: length(limits.seconds), mb: number(limits.mb) }) : t('formats');
   }
 
   function renderServerInfo() {
