@@ -225,9 +225,9 @@ function runFfmpeg(source: Uint8Array | string, options: DecodeOptions, deadline
         if (isRunning(child)) child.kill('SIGKILL');
         return;
       }
-      // No process yet (fluent-ffmpeg still probes the binary): give up now; the 'start'
-      // listener kills the process if it comes.
-      settle(true);
+      // No process yet (fluent-ffmpeg still probes the binary's capabilities): the 'start'
+      // listener kills it as soon as it exists, and the run settles on that exit, so that no
+      // ffmpeg outlives the decode that gave up on it.
     };
     const onAbort = (): void => stop(abortError(signal));
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -280,12 +280,10 @@ function runFfmpeg(source: Uint8Array | string, options: DecodeOptions, deadline
     });
     command.pipe(sink, { end: true });
 
-    function settle(beforeStart = false): void {
+    function settle(): void {
       if (settled) return;
-      if (!beforeStart) {
-        if (!ended || (child && isRunning(child))) return;
-        if (!ended.error && !stopped && !drained) return;
-      }
+      if (!ended || (child && isRunning(child))) return;
+      if (!ended.error && !stopped && !drained) return;
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);

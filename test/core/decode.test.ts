@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -413,7 +414,9 @@ describe('decoding survives load and signals it did not send', () => {
     const fifo = path.join(dir, 'stalled.wav');
     await run('mkfifo', [fifo]);
     const decode = decodeAudio({ path: fifo }, { ffmpegPath, maxSeconds: 60, timeoutMs: 500 });
-    const writer = await open(fifo, 'w');
+    // Read-write, so that opening it never waits for ffmpeg (which the deadline may stop before
+    // it opens the FIFO); the test keeps a writer, so ffmpeg never sees the end.
+    const writer = await open(fifo, constants.O_RDWR);
     try {
       await writer.write(toneWav(16_000).subarray(0, 10_000));
       const error: unknown = await decode.catch((e: unknown) => e);
