@@ -8,6 +8,7 @@ import { createLogger } from './logger.js';
 import { runConvertCli } from './model/convert-cli.js';
 import { ensureModel } from './model/ensure-model.js';
 import { runFetchCli } from './model/fetch-cli.js';
+import { runNormalizeCli } from './text/normalize-cli.js';
 
 const USAGE = `Usage: viet-stt <command>
 
@@ -15,6 +16,8 @@ const USAGE = `Usage: viet-stt <command>
   model:fetch [<repo id>] [--revision <rev>]            download (and convert) the model into MODEL_DIR
   model:convert <checkpoint dir> <out dir> [--quantize int8]
                                                         convert a Hugging Face checkpoint to ONNX
+  normalize [<text>...]                                 print spoken Vietnamese in written form
+                                                        (numbers, money, times, dates); no text: stdin
 
 Settings come from the environment and .env (see README.md).
 `;
@@ -65,6 +68,8 @@ export async function runCli(argv: string[]): Promise<number> {
       return runFetchCli(rest, process.env);
     case 'model:convert':
       return runConvertCli(rest);
+    case 'normalize':
+      return runNormalizeCli(rest);
     case undefined:
     case '-h':
     case '--help':
