@@ -19,6 +19,7 @@ import {
 } from 'discord.js';
 import type { Config } from '../src/config.js';
 import { SttError, fileTooLarge, toSttError } from '../src/core/errors.js';
+import { toWritten } from '../src/text/written.js';
 import type { Transcriber } from '../src/core/types.js';
 import { redactSecrets, type Logger } from '../src/logger.js';
 import {
@@ -219,7 +220,8 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
         },
       },
     );
-    const text = transcript.text.trim();
+    // People read the reply: the written form (digits, dates, money), not the spoken words.
+    const text = toWritten(transcript.text).trim();
     const prefix = heading ? `🎧 ${escapeMarkdown(heading)}\n` : '';
     const parts = text ? splitMessage(text, DISCORD_MESSAGE_LIMIT - prefix.length) : [NO_SPEECH_REPLY];
     parts[0] = prefix + parts[0];

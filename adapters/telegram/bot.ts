@@ -2,6 +2,7 @@ import { Telegraf, type Context } from 'telegraf';
 import type { Chat, Message, Update, User } from 'telegraf/types';
 import type { Config } from '../../src/config.js';
 import { SttError, fileTooLarge } from '../../src/core/errors.js';
+import { toWritten } from '../../src/text/written.js';
 import type { Transcriber } from '../../src/core/types.js';
 import type { Logger } from '../../src/logger.js';
 import {
@@ -389,7 +390,8 @@ class TelegramTranscriptionBot implements TelegramBot {
           if (ahead > 0) placeholder = this.sendPlaceholder(job, ahead);
         },
       });
-      outcome = { ok: true, text: transcript.text.trim() };
+      // People read the reply: the written form (digits, dates, money), not the spoken words.
+      outcome = { ok: true, text: toWritten(transcript.text).trim() };
       this.log.info({ jobId: job.jobId, duration: transcript.duration, processingMs: transcript.processingMs, chars: outcome.text.length }, 'telegram message transcribed');
     } catch (error) {
       // A job cut short by stop() is told the service is restarting, whatever layer saw the abort.

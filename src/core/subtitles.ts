@@ -61,17 +61,17 @@ function timestamp(seconds: number, separator: ',' | '.'): string {
   return `${pad(h)}:${pad(m)}:${pad(s)}${separator}${pad(ms % 1000, 3)}`;
 }
 
-/** SubRip subtitles of the words. */
-export function toSrt(words: readonly Word[]): string {
+/** SubRip subtitles of the words; `text` rewrites each cue's words (the written form, say). */
+export function toSrt(words: readonly Word[], text: (cue: string) => string = (cue) => cue): string {
   return wordsToCues(words)
-    .map((cue, i) => `${i + 1}\n${timestamp(cue.start, ',')} --> ${timestamp(cue.end, ',')}\n${cue.text}\n`)
+    .map((cue, i) => `${i + 1}\n${timestamp(cue.start, ',')} --> ${timestamp(cue.end, ',')}\n${text(cue.text)}\n`)
     .join('\n');
 }
 
-/** WebVTT subtitles of the words. */
-export function toVtt(words: readonly Word[]): string {
+/** WebVTT subtitles of the words; `text` rewrites each cue's words (the written form, say). */
+export function toVtt(words: readonly Word[], text: (cue: string) => string = (cue) => cue): string {
   const body = wordsToCues(words)
-    .map((cue) => `${timestamp(cue.start, '.')} --> ${timestamp(cue.end, '.')}\n${cue.text}\n`)
+    .map((cue) => `${timestamp(cue.start, '.')} --> ${timestamp(cue.end, '.')}\n${text(cue.text)}\n`)
     .join('\n');
   return `WEBVTT\n\n${body}`;
 }

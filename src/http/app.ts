@@ -15,6 +15,7 @@ import type { Logger } from '../logger.js';
 import { openAudioPath } from './audio-path.js';
 import { HOW_TO_SEND_AUDIO, printable, readBody, safeName, type RequestBody } from './body.js';
 import { ParamError, registerOpenAiRoutes } from './openai.js';
+import { toWritten } from '../text/written.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -195,10 +196,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
   const wav2vec2 = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const audioRequest = audioRequestOf(request);
     const format = outputFormat(audioRequest.fields.format ?? queryString(request, 'format') ?? 'json');
+    const text = textStyle(audioRequest.fields.text ?? queryString(request, 'text') ?? 'spoken');
     const { transcript, label } = await runTranscription(request, audioRequest);
-    return sendTranscript(reply, transcript, format, (t) => ({
+    return sendTranscript(reply, transcript, format, text, (t) => ({
       status: 'success',
+      // The replaced service's field, as the model heard it; `written` is for people to read.
       transcript: t.text,
+      written: toWritten(t.text),
       path: label,
       duration: t.duration,
       processing_ms: t.processingMs,
@@ -317,20 +321,28 @@ function outputFormat(value: string): OutputFormat {
   throw new SttError('bad_request', `Unknown format "${value.slice(0, 20)}": use ${OUTPUT_FORMATS.join(', ')}.`);
 }
 
+/** `?text=`: the model's words as it heard them (the default, as the replaced service), or written Vietnamese. */
+function textStyle(value: string): (spoken: string) => string {
+  if (value === 'spoken') return (spoken) => spoken;
+  if (value === 'written') return toWritten;
+  throw new SttError('bad_request', `Unknown text "${printable(value)}": use spoken or written.`);
+}
+
 function sendTranscript(
   reply: FastifyReply,
   transcript: Transcript,
   format: OutputFormat,
+  text: (spoken: string) => string,
   json: (t: Transcript) => unknown,
 ): FastifyReply {
   switch (format) {
     case 'srt':
-      return reply.type('application/x-subrip; charset=utf-8').send(toSrt(transcript.words));
+      return reply.type('application/x-subrip; charset=utf-8').send(toSrt(transcript.words, text));
     case 'vtt':
-      return reply.type('text/vtt; charset=utf-8').send(toVtt(transcript.words));
+      return reply.type('text/vtt; charset=utf-8').send(toVtt(transcript.words, text));
     case 'txt':
     case 'text':
-      return reply.type('text/plain; charset=utf-8').send(`${transcript.text}\n`);
+      return reply.type('text/plain; charset=utf-8').send(`${text(transcript.text)}\n`);
     default:
       return reply.send(json(transcript));
   }

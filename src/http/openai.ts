@@ -5,6 +5,7 @@ import { SttError, toSttError } from '../core/errors.js';
 import { toSrt, toVtt } from '../core/subtitles.js';
 import type { TranscribeOptions, Transcript } from '../core/types.js';
 import type { RequestBody } from './body.js';
+import { toWritten } from '../text/written.js';
 
 /** The one model this server lists, under the name clients pass as `model`. */
 export const OPENAI_MODEL_ID = 'wav2vec2';
@@ -80,19 +81,36 @@ export function registerOpenAiRoutes<Log extends FastifyBaseLogger>(
     if (stream) return streamTranscript(request, reply, body.file, options);
 
     const transcript = await options.transcribe(request, body.file, {});
+    // People read what this route returns: the written form (digits, dates, money), while
+    // word timings stay on the words as spoken.
     switch (format) {
       case 'srt':
-        return reply.type('application/x-subrip; charset=utf-8').send(toSrt(transcript.words));
+        return reply.type('application/x-subrip; charset=utf-8').send(toSrt(transcript.words, toWritten));
       case 'vtt':
-        return reply.type('text/vtt; charset=utf-8').send(toVtt(transcript.words));
+        return reply.type('text/vtt; charset=utf-8').send(toVtt(transcript.words, toWritten));
       case 'text':
-        return reply.type('text/plain; charset=utf-8').send(`${transcript.text}\n`);
+        return reply.type('text/plain; charset=utf-8').send(`${toWritten(transcript.text)}\n`);
       case 'verbose_json':
         return verboseJson(transcript, granularities);
       default:
-        return { text: transcript.text, usage: usage(transcript) };
+        return { text: toWritten(transcript.text), usage: usage(transcript) };
     }
   });
+}
+
+/** Words held back from a partial text: a number and the unit after it may still be read as one. */
+const HELD_BACK_WORDS = 4;
+
+/**
+ * The written form of the words heard so far, less the last few and any number words just
+ * before them: those may still join the next words ("hai mươi" then "mốt" is 21, "năm" then
+ * "ki lô mét" is 5 km), so that what has been streamed is never taken back.
+ */
+function stableWritten(spoken: string): string {
+  const words = spoken.split(' ').filter(Boolean);
+  let end = Math.max(0, words.length - HELD_BACK_WORDS);
+  while (end > 0 && /^(?:\d+|không|một|mốt|hai|ba|bốn|tư|năm|lăm|nhăm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|triệu|tỷ|tỉ|linh|lẻ|rưỡi|phẩy|ngày|mùng|tháng|giờ|phút|kém)$/.test(words[end - 1])) end--;
+  return end === 0 ? '' : `${toWritten(words.slice(0, end).join(' '))} `;
 }
 
 function responseFormat(value: string | undefined): ResponseFormat {
@@ -112,8 +130,8 @@ function verboseJson(transcript: Transcript, granularities: readonly string[]): 
     task: 'transcribe',
     language: 'vietnamese',
     duration: transcript.duration,
-    text: transcript.text,
-    ...(segments ? { segments: transcript.segments } : {}),
+    text: toWritten(transcript.text),
+    ...(segments ? { segments: transcript.segments.map((segment) => ({ ...segment, text: toWritten(segment.text) })) } : {}),
     ...(granularities.includes('word') ? { words: transcript.words.map(({ word, start, end }) => ({ word, start, end })) } : {}),
     usage: usage(transcript),
   };
@@ -143,21 +161,20 @@ async function streamTranscript(
     start();
     events.write(`data: ${JSON.stringify(event)}\n\n`);
   };
+  // A delta carries what is new; text that does not extend what was sent waits for more words.
   const delta = (text: string): void => {
-    if (text.length <= sent.length) return;
+    if (text.length <= sent.length || !text.startsWith(sent)) return;
     const next = text.slice(sent.length);
     sent = text;
     send({ type: 'transcript.text.delta', delta: next });
   };
   try {
     const transcript = await options.transcribe(request, file, {
-      onPartial: ({ text }) => {
-        // Each partial text extends the last one; a delta carries what is new, its space included.
-        if (text) delta(sent ? `${sent}${text.slice(sent.length)}` : text);
-      },
+      onPartial: ({ text }) => delta(stableWritten(text)),
     });
-    delta(transcript.text);
-    send({ type: 'transcript.text.done', text: transcript.text, usage: usage(transcript) });
+    const text = toWritten(transcript.text);
+    delta(text);
+    send({ type: 'transcript.text.done', text, usage: usage(transcript) });
     events.end();
     return reply;
   } catch (error) {

@@ -44,7 +44,7 @@ const PRIVATE: Chat.PrivateChat = { id: LAN.id, type: 'private', first_name: 'La
 const PRIVATE_MINH: Chat.PrivateChat = { id: MINH.id, type: 'private', first_name: 'Minh' };
 const GROUP: Chat.SupergroupChat = { id: -1001234567890, type: 'supergroup', title: 'Nhóm tiếng Việt' };
 
-const PHRASES = ['xin chào các bạn', 'tôi là người việt nam', 'hôm nay trời đẹp quá', 'cảm ơn rất nhiều'] as const;
+const PHRASES = ['xin chào các bạn', 'tôi là người việt nam', 'hôm nay trời đẹp quá', 'cảm ơn rất nhiều', 'họp lúc chín giờ ba mươi'] as const;
 type Phrase = (typeof PHRASES)[number];
 
 interface Harness {
@@ -336,6 +336,14 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     expect(fake.downloads).toEqual([{ filePath: expect.stringMatching(/^voice\//), status: 200 }]);
     await settle(h);
     expect(sentIn(fake, PRIVATE)).toEqual([[message.message_id, 'xin chào các bạn']]);
+  });
+
+  it('replies in written Vietnamese: numbers and times as people write them', async () => {
+    const h = await startBot();
+    const message = sendMedia(h.fake, PRIVATE, LAN, 'voice', voice['họp lúc chín giờ ba mươi']);
+    const reply = await replyTo(h.fake, PRIVATE, message);
+    expect(reply.params).toMatchObject({ text: 'họp lúc 9 giờ 30', reply_parameters: { message_id: message.message_id } });
+    await settle(h);
   });
 
   it('answers /start and /help with the help text, and a private message without audio with the hint', async () => {

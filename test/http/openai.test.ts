@@ -26,6 +26,22 @@ describe('the OpenAI-compatible API, through the official openai client', () => 
     expect(result).toEqual({ text: 'xin chào các bạn', usage: { type: 'duration', seconds: 3 } });
   });
 
+  it('gives the written form people read: digits, money and times, in text, segments and subtitles', async () => {
+    const spoken = 'chuyển khoản năm trăm nghìn đồng lúc chín giờ ba mươi';
+    const money = await file(await speech(spoken), 'a.wav');
+    expect((await client.audio.transcriptions.create({ model: 'wav2vec2', file: money })).text).toBe('chuyển khoản 500.000 đồng lúc 9 giờ 30');
+    const verbose = await client.audio.transcriptions.create({
+      model: 'wav2vec2',
+      file: await file(await speech(spoken), 'a.wav'),
+      response_format: 'verbose_json',
+      timestamp_granularities: ['word', 'segment'],
+    });
+    expect(verbose.segments?.map((s) => s.text)).toEqual(['chuyển khoản 500.000 đồng lúc 9 giờ 30']);
+    expect(verbose.words?.map((w) => w.word)).toEqual(spoken.split(' '));
+    const srt = await client.audio.transcriptions.create({ model: 'wav2vec2', file: await file(await speech(spoken), 'a.wav'), response_format: 'srt' });
+    expect(srt).toMatch(/\nchuyển khoản 500\.000 đồng lúc 9 giờ 30\n$/);
+  });
+
   it('text, srt and vtt come as strings', async () => {
     expect(await client.audio.transcriptions.create({ model: 'wav2vec2', file: await file(), response_format: 'text' })).toBe('xin chào các bạn\n');
     expect(await client.audio.transcriptions.create({ model: 'wav2vec2', file: await file(), response_format: 'srt' })).toBe(
@@ -110,6 +126,19 @@ describe('the OpenAI-compatible API, through the official openai client', () => 
     expect(done).toHaveLength(1);
     expect(done[0]).toMatchObject({ text, usage: { type: 'duration', seconds: expect.any(Number) } });
     expect(events.at(-1)?.type).toBe('transcript.text.done');
+  });
+
+  it('streams the written form too, never taking back what it sent', async () => {
+    const spoken = Array.from({ length: 12 }, (_, i) => `lần ${['một', 'hai', 'ba'][i % 3]} chuyển năm trăm hai mươi mốt nghìn đồng`).join(' ');
+    const long = await speech(spoken, 'ogg-opus');
+    const stream = await client.audio.transcriptions.create({ model: 'wav2vec2', file: await file(long, 'money.ogg'), stream: true });
+    const events: TranscriptionStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const deltas = events.flatMap((e) => (e.type === 'transcript.text.delta' ? [e.delta] : []));
+    const done = events.find((e) => e.type === 'transcript.text.done');
+    expect(done?.text).toBe(Array.from({ length: 12 }, (_, i) => `lần ${['một', 'hai', 'ba'][i % 3]} chuyển 521.000 đồng`).join(' '));
+    expect(deltas.length).toBeGreaterThan(2);
+    expect(deltas.join('')).toBe(done?.text);
   });
 
   it('a file that cannot be read is an ordinary error, even with stream: true', async () => {

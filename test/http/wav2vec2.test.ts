@@ -85,6 +85,22 @@ describe('POST /wav2vec2 transcribes what users send', () => {
     expect(await txt.text()).toBe('xin chào\n');
   });
 
+  it('keeps `transcript` as the model heard it and adds `written` (also ?text=written for txt, srt and vtt)', async () => {
+    const audio = await speech('chuyển khoản năm trăm nghìn đồng lúc chín giờ ba mươi');
+    const body = await json(await postFile(`${server.url}/wav2vec2`, audio, 'a.wav'));
+    expect(body).toMatchObject({
+      transcript: 'chuyển khoản năm trăm nghìn đồng lúc chín giờ ba mươi',
+      written: 'chuyển khoản 500.000 đồng lúc 9 giờ 30',
+    });
+    // Word timings stay on the spoken words.
+    expect((body.words as { word: string }[]).map((w) => w.word)).toEqual('chuyển khoản năm trăm nghìn đồng lúc chín giờ ba mươi'.split(' '));
+    expect(await (await postFile(`${server.url}/wav2vec2?format=txt&text=written`, audio, 'a.wav')).text()).toBe('chuyển khoản 500.000 đồng lúc 9 giờ 30\n');
+    expect(await (await postFile(`${server.url}/wav2vec2?format=txt`, audio, 'a.wav')).text()).toBe('chuyển khoản năm trăm nghìn đồng lúc chín giờ ba mươi\n');
+    expect(await (await postFile(`${server.url}/wav2vec2?format=vtt&text=written`, audio, 'a.wav')).text()).toMatch(/\nchuyển khoản 500\.000 đồng lúc 9 giờ 30\n$/);
+    const unknown = await postFile(`${server.url}/wav2vec2?text=fancy`, audio, 'a.wav');
+    expect(unknown.status).toBe(400);
+  });
+
   it('10 s of silence is a success with an empty transcript', async () => {
     const response = await postFile(`${server.url}/wav2vec2`, encodeWav(new Float32Array(160_000)), 'silence.wav');
     expect(response.status).toBe(200);
