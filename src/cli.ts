@@ -8,6 +8,7 @@ import { createLogger } from './logger.js';
 import { runConvertCli } from './model/convert-cli.js';
 import { ensureModel } from './model/ensure-model.js';
 import { runFetchCli } from './model/fetch-cli.js';
+import { runLmBuildCli } from './text/lm-build-cli.js';
 import { runNormalizeCli } from './text/normalize-cli.js';
 
 const USAGE = `Usage: viet-stt <command>
@@ -18,6 +19,8 @@ const USAGE = `Usage: viet-stt <command>
                                                         convert a Hugging Face checkpoint to ONNX
   normalize [<text>...]                                 print spoken Vietnamese in written form
                                                         (numbers, money, times, dates); no text: stdin
+  lm:build <corpus.txt> -o <lm.arpa> [--order 3]        build a word n-gram language model (ARPA)
+                                                        from a team's own text
 
 Settings come from the environment and .env (see README.md).
 `;
@@ -70,6 +73,8 @@ export async function runCli(argv: string[]): Promise<number> {
       return runConvertCli(rest);
     case 'normalize':
       return runNormalizeCli(rest);
+    case 'lm:build':
+      return runLmBuildCli(rest);
     case undefined:
     case '-h':
     case '--help':
