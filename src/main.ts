@@ -137,6 +137,11 @@ async function run(): Promise<void> {
   dotenv.config({ quiet: true });
   try {
     service = await startService(process.env);
+    // After the JSON log lines, one line for the person who started it.
+    const { port, host } = service.config;
+    const where = host === '0.0.0.0' || host === '::' ? `http://localhost:${new URL(service.url).port || port}/` : `${service.url}/`;
+    const bots = [service.telegram ? 'Telegram on' : 'Telegram off', service.discord ? 'Discord on' : 'Discord off'].join(', ');
+    process.stderr.write(`viet-stt is ready: the page is at ${where} (${bots}).\n`);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`viet-stt could not start: ${message}\n`);

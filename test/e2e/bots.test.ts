@@ -120,6 +120,9 @@ describe('npm start with both bots', () => {
       telegram: 'off (TELEGRAM_BOT_TOKEN is unset)',
       discord: 'off (DISCORD_BOT_TOKEN is unset)',
     });
+    // The start-up ends with one line a person reads, after the JSON log lines.
+    const ready = await waitUntil(async () => service.output().split('\n').find((line) => line.startsWith('viet-stt is ready')), 10_000, 'the ready line');
+    expect(ready).toBe(`viet-stt is ready: the page is at ${service.url}/ (Telegram off, Discord off).`);
     const answer = await postFile(`${service.url}/wav2vec2`, voice['xin chào các bạn'], 'a.ogg');
     expect(answer.status).toBe(200);
     expect(((await answer.json()) as { transcript: string }).transcript).toBe('xin chào các bạn');
