@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.js';
@@ -27,13 +28,42 @@ Settings come from the environment and .env (see README.md).
 
 const FORMATS = ['text', 'json', 'srt', 'vtt'] as const;
 
+const TRANSCRIBE_USAGE = `Usage: viet-stt transcribe <files...> [--format text|json|srt|vtt]
+
+Prints the transcript of each audio or video file, with the same engine as the service.
+
+  -f, --format <format>   text (default), json (the words and their times), srt or vtt
+  -h, --help              print this help
+`;
+
 /** `viet-stt transcribe`: the same core as the service, on local files. Returns the exit code. */
 async function transcribe(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { format: { type: 'string', short: 'f', default: 'text' } } });
-  const format = values.format as (typeof FORMATS)[number];
-  if (!FORMATS.includes(format) || positionals.length === 0) {
-    process.stderr.write(USAGE);
+  const usage = (message: string): number => {
+    process.stderr.write(`viet-stt transcribe: ${message}; see viet-stt transcribe --help\n`);
     return 2;
+  };
+  let values: { format?: string; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { format: { type: 'string', short: 'f', default: 'text' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (error) {
+    // node:util's messages run on with advice about "--"; the first sentence is the point.
+    return usage((error instanceof Error ? error.message : String(error)).split(/\.\s/)[0].replace(/\.$/, ''));
+  }
+  if (values.help) {
+    process.stdout.write(TRANSCRIBE_USAGE);
+    return 0;
+  }
+  const format = values.format as (typeof FORMATS)[number];
+  if (!FORMATS.includes(format)) return usage(`--format must be ${FORMATS.slice(0, -1).join(', ')} or ${FORMATS.at(-1)}, not "${String(values.format)}"`);
+  if (positionals.length === 0) return usage('name at least one audio file');
+  for (const file of positionals) {
+    if (await isDirectory(file)) return usage(`${file} is a directory, not an audio file`);
   }
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, secrets: [config.model.hfToken] }, process.stderr);
@@ -59,6 +89,10 @@ async function transcribe(argv: string[]): Promise<number> {
     await core.close();
   }
   return failures === 0 ? 0 : 1;
+}
+
+async function isDirectory(file: string): Promise<boolean> {
+  return (await stat(file).catch(() => undefined))?.isDirectory() === true;
 }
 
 /** Runs one command and returns its exit code. */

@@ -67,10 +67,19 @@ describe('viet-stt transcribe', () => {
     );
   });
 
-  it('answers a wrong format or no file with its usage and exit code 2', async () => {
-    const run = await viet(['transcribe', '--format', 'docx', path.join(dir, 'hello.ogg')]);
-    expect(run.code).toBe(2);
-    expect(run.stderr).toContain('Usage: viet-stt <command>');
-    expect((await viet(['transcribe'])).code).toBe(2);
+  it.each<[string, string[], number, string]>([
+    ['a wrong format', ['--format', 'docx', 'hello.ogg'], 2, 'viet-stt transcribe: --format must be text, json, srt or vtt, not "docx"; see viet-stt transcribe --help\n'],
+    ['no file', [], 2, 'viet-stt transcribe: name at least one audio file; see viet-stt transcribe --help\n'],
+    ['an unknown option', ['--speed', 'fast', 'hello.ogg'], 2, "viet-stt transcribe: Unknown option '--speed'; see viet-stt transcribe --help\n"],
+    ['a directory', ['.'], 2, 'viet-stt transcribe: . is a directory, not an audio file; see viet-stt transcribe --help\n'],
+  ])('answers %s with one line and a non-zero exit, never a stack', async (_name, args, code, stderr) => {
+    const run = await viet(['transcribe', ...args]);
+    expect(run).toMatchObject({ code, stdout: '', stderr });
+  });
+
+  it.each(['--help', '-h'])('transcribe %s prints its usage and exits 0', async (flag) => {
+    const run = await viet(['transcribe', flag]);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toContain('Usage: viet-stt transcribe <files...> [--format text|json|srt|vtt]');
   });
 });
