@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import os from 'node:os';
 import PQueue from 'p-queue';
 import type { Logger } from '../logger.js';
-import { keptFrames, planChunks } from './chunking.js';
+import { keptFrames, planWindows, type Chunk } from './chunking.js';
 import { decodeCtc } from './ctc.js';
 import { buildSegments } from './segments.js';
 import { SAMPLE_RATE, decodeAudio } from './decode.js';
@@ -28,9 +28,9 @@ export interface SpeechTranscriberOptions {
   queue: JobQueue;
   ffmpegPath: string;
   limits: Config['limits'];
-  /** Window length for long audio, in seconds. */
+  /** The longest window for long audio, in seconds. */
   chunkSec: number;
-  /** Overlap dropped at each side of a window, in seconds. */
+  /** Overlap dropped at each side of a window cut where no pause was found, in seconds. */
   strideSec: number;
   /** Where to write a debug copy of the last normalised input (16 kHz WAV); off when unset. */
   saveNormalizedWav?: string;
@@ -38,6 +38,14 @@ export interface SpeechTranscriberOptions {
   metrics?: Metrics;
   /** ffmpeg processes at once; default the number of cores. */
   decodeConcurrency?: number;
+}
+
+/**
+ * The windows `infer` runs for peak-normalised `samples`: at most `chunkSec` long, each ended
+ * in a pause where there is one, with `strideSec` of overlap where speech runs through.
+ */
+export function windowsFor(samples: Float32Array, chunkSec: number, strideSec: number): Chunk[] {
+  return planWindows(samples, { maxSamples: chunkSec * SAMPLE_RATE, strideSamples: strideSec * SAMPLE_RATE });
 }
 
 /**
@@ -124,7 +132,7 @@ export class SpeechTranscriber implements Transcriber {
   private async infer(samples: Float32Array, duration: number, started: number, options: TranscribeOptions): Promise<Transcript> {
     const { model, pool, chunkSec, strideSec } = this.options;
     const { signal, onPartial } = options;
-    const chunks = planChunks(samples.length, chunkSec * SAMPLE_RATE, strideSec * SAMPLE_RATE);
+    const chunks = windowsFor(samples, chunkSec, strideSec);
     const priority = priorityFor(duration);
     const ids: Int32Array[] = [];
     const probs: Float32Array[] = [];

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { keptFrames, planChunks } from '../../src/core/chunking.js';
+import { keptFrames, planChunks, planWindows, type Chunk } from '../../src/core/chunking.js';
 import { decodeAudio, resolveFfmpegPath } from '../../src/core/decode.js';
 import { peakNormalize, zeroMeanUnitVariance } from '../../src/core/normalize.js';
 import { HF_REFERENCE, readF32 } from '../support/fixtures.js';
@@ -74,5 +74,147 @@ describe('chunk plan follows the ASR pipeline', () => {
 
   it('refuses strides that eat the whole window', () => {
     expect(() => planChunks(100_000, 16_000, 8_000)).toThrow(RangeError);
+  });
+});
+
+/** Audio built from parts of `seconds` each: loud speech-like sound, digital silence, a shallow dip, or quiet noise. */
+type Part = ['speech' | 'silence' | 'dip' | 'noise', number];
+function audio(parts: Part[], background = 0): Float32Array {
+  const out = new Float32Array(Math.round(parts.reduce((n, [, s]) => n + s, 0) * 16_000));
+  let at = 0;
+  let seed = 1;
+  const noise = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 30 - 1) * background;
+  for (const [kind, seconds] of parts) {
+    const n = Math.round(seconds * 16_000);
+    const gain = { speech: 0.5, silence: 0, dip: 0.5 * 10 ** (-15 / 20), noise: 0 }[kind];
+    for (let i = 0; i < n; i++) out[at + i] = gain * Math.sin((2 * Math.PI * 440 * i) / 16_000) + noise();
+    at += n;
+  }
+  return out;
+}
+
+const WINDOW = { maxSamples: 16_000 * 20, strideSamples: 16_000 * 4 };
+const inputSamples = (chunks: Chunk[]): number => chunks.reduce((n, c) => n + c.end - c.start, 0);
+
+describe('windows cut at pauses', () => {
+  it.each<[string, Part[], number, Chunk[]]>([
+    [
+      'a 0.5 s pause in the last 8 s: cut at its middle frame edge, one frame past it dropped',
+      [['speech', 15], ['silence', 0.5], ['speech', 10]],
+      0,
+      [
+        { start: 0, end: 763 * 320, strideLeft: 0, strideRight: 320 },
+        { start: 762 * 320, end: 408_000, strideLeft: 0, strideRight: 0 },
+      ],
+    ],
+    [
+      'the same pause under steady noise 50 dB down',
+      [['speech', 15], ['silence', 0.5], ['speech', 10]],
+      0.5 * 10 ** (-50 / 20),
+      [
+        { start: 0, end: 763 * 320, strideLeft: 0, strideRight: 320 },
+        { start: 762 * 320, end: 408_000, strideLeft: 0, strideRight: 0 },
+      ],
+    ],
+    [
+      'of two pauses the longer, not the later',
+      [['speech', 13], ['silence', 0.6], ['speech', 4], ['silence', 0.3], ['speech', 10]],
+      0,
+      [
+        { start: 0, end: 666 * 320, strideLeft: 0, strideRight: 320 },
+        { start: 665 * 320, end: 446_400, strideLeft: 0, strideRight: 0 },
+      ],
+    ],
+    [
+      'a pause running past the longest end: cut as late as the window allows',
+      [['speech', 19], ['silence', 3], ['speech', 10]],
+      0,
+      [
+        { start: 0, end: 320_000, strideLeft: 0, strideRight: 320 },
+        { start: 319_680, end: 512_000, strideLeft: 0, strideRight: 0 },
+      ],
+    ],
+    [
+      'a pause before the last 8 s is too early: strides, as Hugging Face',
+      [['speech', 5], ['silence', 0.5], ['speech', 20]],
+      0,
+      [
+        { start: 0, end: 320_000, strideLeft: 0, strideRight: 64_000 },
+        { start: 192_000, end: 408_000, strideLeft: 64_000, strideRight: 0 },
+      ],
+    ],
+    [
+      'a 100 ms gap is not a pause (it could be inside a word)',
+      [['speech', 15], ['silence', 0.1], ['speech', 10]],
+      0,
+      [
+        { start: 0, end: 320_000, strideLeft: 0, strideRight: 64_000 },
+        { start: 192_000, end: 401_600, strideLeft: 64_000, strideRight: 0 },
+      ],
+    ],
+    [
+      'a dip only 15 dB down is not a pause',
+      [['speech', 15], ['dip', 0.5], ['speech', 10]],
+      0,
+      [
+        { start: 0, end: 320_000, strideLeft: 0, strideRight: 64_000 },
+        { start: 192_000, end: 408_000, strideLeft: 64_000, strideRight: 0 },
+      ],
+    ],
+    [
+      'after a cut in speech, the next window still ends in a pause',
+      [['speech', 30], ['silence', 0.5], ['speech', 19]],
+      0,
+      [
+        { start: 0, end: 320_000, strideLeft: 0, strideRight: 64_000 },
+        { start: 192_000, end: 1513 * 320, strideLeft: 64_000, strideRight: 320 },
+        { start: 1512 * 320, end: 792_000, strideLeft: 0, strideRight: 0 },
+      ],
+    ],
+    ['audio that fits one window is one window, pauses or not', [['speech', 5], ['silence', 1], ['speech', 5]], 0, [{ start: 0, end: 176_000, strideLeft: 0, strideRight: 0 }]],
+  ])('%s', (_name, parts, background, expected) => {
+    const samples = audio(parts, background);
+    expect(planWindows(samples, WINDOW)).toEqual(expected);
+  });
+
+  it('every cut in a pause is on a frame edge inside the silence', () => {
+    const parts: Part[] = [];
+    for (let i = 0; i < 20; i++) parts.push(['speech', 3 + (i % 4) * 1.7], ['silence', 0.25 + (i % 3) * 0.2]);
+    const samples = audio(parts);
+    const chunks = planWindows(samples, WINDOW);
+    const cuts = chunks.slice(0, -1).filter((c) => c.strideRight === 320);
+    expect(cuts.length).toBe(chunks.length - 1);
+    for (const c of cuts) {
+      const cut = c.end - 320;
+      expect(cut % 320).toBe(0);
+      // At least 100 ms of digital silence on each side of the cut.
+      expect(samples.subarray(cut - 1600, cut + 1600).every((v) => v === 0)).toBe(true);
+    }
+    expect(inputSamples(chunks) / samples.length).toBeLessThan(1.01);
+  });
+
+  it.each([16_000 * 21, 16_000 * 45, 16_000 * 45 + 123, 16_000 * 300])('speech with no pause gets exactly the Hugging Face plan (%i samples)', (length) => {
+    const samples = audio([['speech', length / 16_000]]);
+    expect(planWindows(samples, WINDOW)).toEqual(planChunks(length, WINDOW.maxSamples, WINDOW.strideSamples));
+  });
+
+  it('kept frames tile the audio as one pass would, across both kinds of cut', () => {
+    const samples = audio([['speech', 30], ['silence', 0.5], ['speech', 18], ['silence', 0.4], ['speech', 40], ['silence', 2], ['speech', 9.5]]);
+    const chunks = planWindows(samples, WINDOW);
+    expect(new Set(chunks.slice(0, -1).map((c) => c.strideRight))).toEqual(new Set([320, 64_000]));
+    // What wav2vec2's feature encoder gives: one frame per 320 samples past its 400-sample receptive field.
+    const modelFrames = (samples: number): number => Math.floor((samples - 400) / 320) + 1;
+    let next = 0;
+    for (const chunk of chunks) {
+      const { from, to } = keptFrames(chunk, modelFrames(chunk.end - chunk.start));
+      expect(Math.round(chunk.start / 320) + from).toBe(next);
+      expect(chunk.end - chunk.start).toBeLessThanOrEqual(WINDOW.maxSamples);
+      next = Math.round(chunk.start / 320) + to;
+    }
+    expect(next).toBe(modelFrames(samples.length));
+  });
+
+  it('refuses strides that eat the whole window', () => {
+    expect(() => planWindows(new Float32Array(100_000), { maxSamples: 16_000, strideSamples: 8_000 })).toThrow(RangeError);
   });
 });
