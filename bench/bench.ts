@@ -2,10 +2,14 @@
  * `npm run bench`: speed and memory of the transcription core on a model with wav2vec2-base's
  * shape and cost (random weights, built here on demand), and of the converter.
  *
- * - wall time, real-time factor and peak RSS for 10 s, 60 s and 300 s of audio, windowed
- *   (CHUNK_SEC=20), and the ratio of that time to the bare `session.run` time of the same
- *   windows, timed inside the worker (the floor: what decoding, normalising, queueing, the
- *   worker hop and CTC add on top)
+ * - wall time, real-time factor and peak RSS for 10 s, 60 s and 300 s of speech with pauses
+ *   between phrases, windowed (CHUNK_SEC=20, cut at pauses), and the ratio of that time to the
+ *   bare `session.run` time of the same windows, timed inside the worker (the floor: what
+ *   decoding, normalising, queueing, the worker hop and CTC add on top)
+ * - per row, the seconds of audio the model was fed (windows overlap only where speech runs
+ *   through a cut), and the wall time over one bare `session.run` of the whole file on this
+ *   thread (what one pass would cost; up to {@link ONE_PASS_MAX_SEC})
+ * - 60 s of speech that never pauses (every cut overlaps by STRIDE_SEC, as Hugging Face's)
  * - the same 60 s in one pass, as the service it replaces did, for the memory comparison
  * - 60 s on the int8-quantised model, and how far its logits and argmax move from float32
  * - /healthz latency while each file is transcribing (the event loop must stay free)
@@ -31,6 +35,7 @@ import { TONE_ALPHABET, synthesizeSpeech } from '../src/model/tone-model.js';
 import { encodeWav } from '../src/core/wav.js';
 import { SAMPLE_RATE, decodeAudio, resolveFfmpegPath } from '../src/core/decode.js';
 import { peakNormalize, zeroMeanUnitVariance } from '../src/core/normalize.js';
+import { windowsFor } from '../src/core/transcriber.js';
 import { benchConvert } from './convert.js';
 
 const MODEL_DIR = path.resolve('.cache/bench-base-model');
@@ -65,11 +70,47 @@ function rssSampler(): { stop(): number } {
   };
 }
 
-function speechOf(seconds: number): Uint8Array {
+/**
+ * `seconds` of synthesised speech: one sentence (about 6 s) over and over, with a 0.4 s pause
+ * after each as people make between phrases, or with `pauses: false` run on with no pause.
+ */
+function speechOf(seconds: number, pauses = true): Uint8Array {
   const words = 'xin chào các bạn hôm nay trời đẹp quá';
-  const text = Array.from({ length: Math.ceil(seconds / 6) }, () => words).join(' ');
-  const audio = synthesizeSpeech(text);
+  const count = Math.ceil(seconds / 6);
+  const audio = pauses ? repeat(synthesizeSpeech(`${words}|`, { padMs: 200 }), count) : synthesizeSpeech(Array.from({ length: count }, () => words).join(' '));
   return encodeWav(audio.subarray(0, seconds * 16_000));
+}
+
+function repeat(part: Float32Array, count: number): Float32Array {
+  const out = new Float32Array(part.length * count);
+  for (let i = 0; i < count; i++) out.set(part, i * part.length);
+  return out;
+}
+
+/** The decoded, peak-normalised samples of `data`, as the service sees them. */
+async function samplesOf(data: Uint8Array): Promise<Float32Array> {
+  return peakNormalize(await decodeAudio(data, { ffmpegPath: resolveFfmpegPath(process.env.FFMPEG_PATH), maxSeconds: 3600 }));
+}
+
+/**
+ * Files longer than this get no one-pass time: one pass over 300 s (15,000 frames) would need
+ * 15,000² × 12 heads × 4 bytes ≈ 10.8 GB for one layer's attention scores alone.
+ */
+const ONE_PASS_MAX_SEC = 60;
+
+/** One bare `session.run` over the whole of `samples` on this thread, after a warm-up run, in seconds. */
+async function onePassRunSec(samples: Float32Array, modelDir: string, threads: number): Promise<number> {
+  const session = await openSession(modelDir, threads);
+  try {
+    const run = (piece: Float32Array) => session.run({ [session.inputNames[0]]: new ort.Tensor('float32', piece, [1, piece.length]) });
+    await run(zeroMeanUnitVariance(samples.subarray(0, 5 * SAMPLE_RATE)));
+    const input = zeroMeanUnitVariance(samples);
+    const t0 = performance.now();
+    await run(input);
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await session.release();
+  }
 }
 
 const percentile = (values: number[], p: number): number => {
@@ -97,7 +138,7 @@ function openSession(modelDir: string, threads: number): Promise<ort.InferenceSe
  * from float32 and the share of frames whose argmax (the token CTC decodes) stays the same.
  */
 async function int8Deviation(data: Uint8Array, threads: number): Promise<{ maxAbsLogitDiff: number; sameArgmax: number }> {
-  const samples = peakNormalize(await decodeAudio(data, { ffmpegPath: resolveFfmpegPath(process.env.FFMPEG_PATH), maxSeconds: 3600 }));
+  const samples = await samplesOf(data);
   const piece = zeroMeanUnitVariance(samples.subarray(0, CHUNK_SEC * SAMPLE_RATE));
   const logits = [];
   for (const dir of [MODEL_DIR, INT8_MODEL_DIR]) {
@@ -160,6 +201,8 @@ interface RowSpec {
   onePass: boolean;
   int8: boolean;
   seconds: number;
+  /** Speech with pauses between phrases (true) or none at all. */
+  pauses: boolean;
 }
 
 /**
@@ -169,9 +212,11 @@ interface RowSpec {
  */
 async function measureRow(spec: RowSpec) {
   const chunkSec = spec.onePass ? 1000 : CHUNK_SEC;
-  const service = await startBenchService(chunkSec, spec.onePass ? 0 : STRIDE_SEC, spec.int8 ? INT8_MODEL_DIR : MODEL_DIR);
+  const strideSec = spec.onePass ? 0 : STRIDE_SEC;
+  const modelDir = spec.int8 ? INT8_MODEL_DIR : MODEL_DIR;
+  const service = await startBenchService(chunkSec, strideSec, modelDir);
   try {
-    const data = speechOf(spec.seconds);
+    const data = speechOf(spec.seconds, spec.pauses);
     const sampler = rssSampler();
     const latencies: number[] = [];
     let probing = true;
@@ -188,14 +233,21 @@ async function measureRow(spec: RowSpec) {
     const wall = performance.now() - started;
     probing = false;
     await probe;
+    const peakRssMb = sampler.stop();
+    const samples = await samplesOf(data);
+    const modelInputSec = windowsFor(samples, chunkSec, strideSec).reduce((n, c) => n + c.end - c.start, 0) / SAMPLE_RATE;
+    const onePass = spec.seconds <= ONE_PASS_MAX_SEC ? await onePassRunSec(samples, modelDir, service.config.inference.threads) : undefined;
     return {
-      mode: `${spec.onePass ? 'one pass' : `windows of ${chunkSec} s`}${spec.int8 ? ', int8' : ''}`,
+      mode: `${spec.onePass ? 'one pass' : `windows of ${chunkSec} s`}${spec.int8 ? ', int8' : ''}${spec.pauses ? '' : ', no pauses'}`,
       audioSec: spec.seconds,
+      modelInputSec: +modelInputSec.toFixed(1),
       seconds: +(wall / 1000).toFixed(2),
       rtf: +(wall / 1000 / spec.seconds).toFixed(3),
       sessionRunSec: +(transcript.inferenceMs / 1000).toFixed(2),
       overFloor: +(wall / transcript.inferenceMs).toFixed(2),
-      peakRssMb: sampler.stop(),
+      onePassRunSec: onePass === undefined ? null : +onePass.toFixed(2),
+      overOnePass: onePass === undefined ? null : +(wall / 1000 / onePass).toFixed(2),
+      peakRssMb,
       device: transcript.device,
       healthzP50Ms: +percentile(latencies, 50).toFixed(1),
       healthzP99Ms: +percentile(latencies, 99).toFixed(1),
@@ -258,9 +310,10 @@ async function benchConcurrentHttp(count: number, seconds: number) {
 async function main(): Promise<void> {
   await ensureBaseModel();
   const rows = [];
-  for (const seconds of [10, 60, 300]) rows.push(await rowInChild({ onePass: false, int8: false, seconds }));
-  rows.push(await rowInChild({ onePass: true, int8: false, seconds: 60 }));
-  rows.push(await rowInChild({ onePass: false, int8: true, seconds: 60 }));
+  for (const seconds of [10, 60, 300]) rows.push(await rowInChild({ onePass: false, int8: false, seconds, pauses: true }));
+  rows.push(await rowInChild({ onePass: false, int8: false, seconds: 60, pauses: false }));
+  rows.push(await rowInChild({ onePass: true, int8: false, seconds: 60, pauses: true }));
+  rows.push(await rowInChild({ onePass: false, int8: true, seconds: 60, pauses: true }));
   const int8Change = await int8Deviation(speechOf(20), loadConfig({ ...process.env, MODEL_DIR }).inference.threads);
   process.stdout.write(`${JSON.stringify({ int8Change })}\n`);
   const http = await benchConcurrentHttp(20, 10);
