@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { speech } from '../support/audio.js';
@@ -81,4 +83,36 @@ describe('SIGTERM to the whole process group', () => {
     expect(performance.now() - signalled).toBeLessThan(3000);
     stalled.destroy();
   });
+
+  it('npm start: SIGTERM to the process the user started stops the service, leaving nothing behind', async () => {
+    const npm = spawn('npm', ['start'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TMPDIR: process.env.TMPDIR ?? '', MODEL_DIR: TONE_MODEL_DIR, HOST: '127.0.0.1', PORT: '0', DEVICE: 'cpu' },
+    });
+    const exited = once(npm, 'exit');
+    // The service's pid, from its first JSON log line.
+    const pid = await new Promise<number>((resolve, reject) => {
+      let text = '';
+      npm.stdout.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        const line = text.split('\n').find((l) => l.includes('"msg":"listening"'));
+        if (line) resolve((JSON.parse(line) as { pid: number }).pid);
+      });
+      void exited.then(() => reject(new Error(`npm start exited before listening:\n${text}`)));
+    });
+    expect(pid).not.toBe(npm.pid);
+    npm.kill('SIGTERM');
+    await exited;
+    // The service got the signal, drained and exited: no orphan goes on serving.
+    await waitUntil(async () => (isAlive(pid) ? undefined : true), 10_000, 'the service to exit');
+  });
 });
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
