@@ -123,7 +123,7 @@ describe('the upload page', () => {
       expect(await page.textContent('#transcript')).toBe(PHRASE);
       const words = await page.$$eval('#transcript .word', (spans) => spans.map((s) => [s.textContent, (s as HTMLElement).title]));
       expect(words.map(([word]) => word)).toEqual(PHRASE.split(' '));
-      expect(words[0][1]).toMatch(/^\d+\.\d\d–\d+\.\d\d s$/);
+      expect(words[0][1]).toMatch(/^\d+\.\d\d–\d+\.\d\d s · \d+%$/);
       expect(await page.textContent('#status')).toBe('Xong: đã chép lời 9,6 giây âm thanh.');
       // How many progress events an upload over loopback gives is up to the network stack.
       const statuses = await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses);
@@ -277,6 +277,32 @@ describe('the upload page', () => {
     } finally {
       await context.close();
       await limited.close();
+    }
+  });
+
+  it('shows the transcript in paragraphs at long pauses, and marks the words the model was unsure of', async () => {
+    const { context, page } = await newPage(server.url);
+    try {
+      // The server's answer, as /wav2vec2 gives it: a 2 s pause after "chào", "các" heard at 40%.
+      const words = [
+        { word: 'xin', start: 0.2, end: 0.5, confidence: 0.97 },
+        { word: 'chào', start: 0.6, end: 0.9, confidence: 0.95 },
+        { word: 'các', start: 2.9, end: 3.1, confidence: 0.4 },
+        { word: 'bạn', start: 3.2, end: 3.5, confidence: 0.93 },
+      ];
+      await page.route(/\/wav2vec2(\?.*)?$/, (route) =>
+        route.fulfill({ json: { status: 'success', transcript: 'xin chào các bạn', written: 'xin chào các bạn', path: 'a.mp3', duration: 3.7, processing_ms: 10, device: 'cpu', words } }),
+      );
+      await chooseFile(page, 'a.mp3', 'audio/mpeg', audio);
+      await page.click('#generate');
+      await page.waitForSelector('#result:not([hidden])');
+      expect(await page.$$eval('#transcript p', (ps) => ps.map((p) => p.textContent))).toEqual(['xin chào', 'các bạn']);
+      expect(await page.$$eval('#transcript .word.unsure', (spans) => spans.map((s) => [s.textContent, (s as HTMLElement).title]))).toEqual([['các', '2.90–3.10 s · 40%']]);
+      expect(await page.isVisible('#unsure-legend')).toBe(true);
+      expect(await page.textContent('#unsure-legend')).toBe('Từ gạch chân chấm: mô hình không chắc (độ tin cậy dưới 60%).');
+      await page.screenshot({ path: path.join(OUTPUT, 'page-paragraphs.png') });
+    } finally {
+      await context.close();
     }
   });
 

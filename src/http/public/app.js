@@ -157,6 +157,7 @@ export const LABELS = {
     waited: 'Đã chờ {seconds} giây',
     done: 'Xong: đã chép lời {duration} giây âm thanh.',
     noSpeech: 'Không nhận ra lời nói nào trong đoạn âm thanh này.',
+    unsureLegend: 'Từ gạch chân chấm: mô hình không chắc (độ tin cậy dưới 60%).',
     meta: 'Thời lượng {duration} giây · xử lý {processing} giây · {device}',
     userCancelled: 'Đã hủy.',
     copied: 'Đã sao chép bản chép lời.',
@@ -204,6 +205,7 @@ export const LABELS = {
     waited: 'Waited {seconds} s',
     done: 'Done: transcribed {duration} s of audio.',
     noSpeech: 'No speech was recognised in this audio.',
+    unsureLegend: 'Words with a dotted underline: the model was unsure (confidence under 60%).',
     meta: 'Duration {duration} s · processed in {processing} s · {device}',
     userCancelled: 'Cancelled.',
     copied: 'Transcript copied.',
@@ -218,6 +220,11 @@ export const LABELS = {
     keyNeeded: 'API key needed',
   },
 };
+
+/** A pause at least this long between two words starts a new paragraph of the transcript. */
+export const PARAGRAPH_PAUSE_SEC = 1.5;
+/** Words the model heard with less confidence than this are marked as unsure. */
+export const LOW_CONFIDENCE = 0.6;
 
 // ---- Subtitles, built from the words exactly as the server's src/core/subtitles.ts builds them ----
 
@@ -298,7 +305,7 @@ function startPage() {
     progressBox: $('progress-box'), progress: $('progress'), status: $('status'), queueInfo: $('queue-info'),
     error: $('error'), errorMessage: $('error-message'), errorDetail: $('error-detail'), errorCode: $('error-code'),
     keyBox: $('key-box'), key: $('api-key'),
-    result: $('result'), resultMeta: $('result-meta'), transcript: $('transcript'), showTimes: $('show-times'),
+    result: $('result'), resultMeta: $('result-meta'), transcript: $('transcript'), unsureLegend: $('unsure-legend'), showTimes: $('show-times'),
     copy: $('copy'), serverInfo: $('server-info'),
   };
 
@@ -696,18 +703,32 @@ function startPage() {
     state.result = result;
     const words = Array.isArray(result.words) ? result.words : [];
     const fragment = document.createDocumentFragment();
+    let unsure = 0;
     if (words.length > 0 && words.map((w) => w.word).join(' ') === result.transcript) {
+      // A new paragraph at each long pause; words the model was unsure of are marked.
+      let paragraph = document.createElement('p');
+      fragment.append(paragraph);
       words.forEach((word, i) => {
-        if (i > 0) fragment.append(' ');
+        if (i > 0 && word.start - words[i - 1].end >= PARAGRAPH_PAUSE_SEC) {
+          paragraph = document.createElement('p');
+          fragment.append(paragraph);
+        } else if (i > 0) {
+          paragraph.append(' ');
+        }
         const span = document.createElement('span');
         span.className = 'word';
         span.textContent = word.word;
         span.dataset.index = String(i);
         span.dataset.time = wordTime(word.start);
-        span.title = `${word.start.toFixed(2)}–${word.end.toFixed(2)} s`;
+        const confidence = typeof word.confidence === 'number' ? word.confidence : 1;
+        span.title = `${word.start.toFixed(2)}–${word.end.toFixed(2)} s · ${Math.round(confidence * 100)}%`;
+        if (confidence < LOW_CONFIDENCE) {
+          span.classList.add('unsure');
+          unsure++;
+        }
         span.setAttribute('role', 'button');
         span.tabIndex = i === 0 ? 0 : -1;
-        fragment.append(span);
+        paragraph.append(span);
       });
     } else if (result.transcript) {
       fragment.append(result.transcript);
@@ -719,6 +740,7 @@ function startPage() {
       fragment.append(empty);
     }
     el.transcript.replaceChildren(fragment);
+    el.unsureLegend.hidden = unsure === 0;
     el.transcript.classList.toggle('show-times', el.showTimes.checked);
     renderMeta();
     el.result.hidden = false;
