@@ -193,7 +193,7 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
   };
 
   /** Downloads one attachment (refused by its declared size first), transcribes it, replies. */
-  const transcribeAttachment = async (attachment: Attachment, jobId: string, target: ReplyTarget, heading: string | undefined): Promise<void> => {
+  const transcribeAttachment = async (attachment: Attachment, jobId: string, userId: string, target: ReplyTarget, heading: string | undefined): Promise<void> => {
     if (attachment.size > limits.maxUploadBytes) {
       throw fileTooLarge(limits.maxUploadMb);
     }
@@ -215,6 +215,8 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
         signal: shutdown.signal,
         jobId,
         source: 'discord',
+        // People take turns in the queue: one person's batch does not hold up another's note.
+        owner: `discord:${userId}`,
         onQueued: (ahead) => {
           if (ahead > 0) target.placeholder(queuedReply(ahead));
         },
@@ -305,7 +307,7 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
         const jobContext = { ...context, attachmentId: attachment.id, size: attachment.size };
         const target = messageTarget(message, jobContext);
         const heading = attachments.length > 1 ? attachment.name : undefined;
-        await boundary(jobContext, target, () => transcribeAttachment(attachment, `discord-${message.id}-${attachment.id}`, target, heading));
+        await boundary(jobContext, target, () => transcribeAttachment(attachment, `discord-${message.id}-${attachment.id}`, message.author.id, target, heading));
       }
     } finally {
       stopTyping();
@@ -326,7 +328,7 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
       if (attachments.length === 0) throw new SttError('no_audio');
       for (const attachment of attachments) {
         const heading = attachments.length > 1 ? attachment.name : undefined;
-        await transcribeAttachment(attachment, `discord-${interaction.id}-${attachment.id}`, target, heading);
+        await transcribeAttachment(attachment, `discord-${interaction.id}-${attachment.id}`, interaction.user.id, target, heading);
       }
     });
   };

@@ -66,7 +66,7 @@ const schema = z.object({
   DISCORD_API_ROOT: z.url().default('https://discord.com/api'),
   DISCORD_CHANNEL_IDS: idList,
 
-  USER_RATE_LIMIT: int(0).default(5),
+  USER_RATE_LIMIT: int(0).default(30),
   USER_RATE_WINDOW_SEC: positive.default(60),
 });
 

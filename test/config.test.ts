@@ -47,7 +47,7 @@ describe('loadConfig', () => {
       apiKey: undefined,
       telegram: { token: undefined, apiRoot: 'https://api.telegram.org', allowedChatIds: [], groupMode: 'auto', webhookUrl: undefined },
       discord: { token: undefined, apiRoot: 'https://discord.com/api', channelIds: [] },
-      userRateLimit: { count: 5, windowSec: 60 },
+      userRateLimit: { count: 30, windowSec: 60 },
     });
   });
 

@@ -386,6 +386,8 @@ class TelegramTranscriptionBot implements TelegramBot {
         jobId: job.jobId,
         source: 'telegram',
         signal: this.shutdown.signal,
+        // People take turns in the queue: one person's batch does not hold up another's note.
+        owner: job.userId === undefined ? undefined : `telegram:${job.userId}`,
         onQueued: (ahead) => {
           if (ahead > 0) placeholder = this.sendPlaceholder(job, ahead);
         },

@@ -29,6 +29,12 @@ export interface JobOptions {
   signal?: AbortSignal;
   /** Told, once, how many jobs are ahead (running or waiting) when this one is queued. */
   onQueued?: (ahead: number) => void;
+  /**
+   * Who the job is for (a platform's user id, say). Within a length class jobs take turns by
+   * owner: a person's second job waits behind everyone else's first. Unset: no turns, arrival
+   * order only.
+   */
+  owner?: string;
 }
 
 /** An admitted job's ticket: hold it while decoding, then run or release it. */
@@ -42,6 +48,9 @@ interface Waiting {
   priority: number;
   seq: number;
 }
+
+/** Turns a class may hold apart: p-queue's priority is the class times this, less the turn. */
+const TURNS_PER_CLASS = 1000;
 
 /**
  * Priority for a job of this length: voice notes (≤ 30 s) share the top class and so keep their
@@ -61,6 +70,8 @@ export function priorityFor(durationSec: number): number {
 export class JobQueue {
   private readonly queue: PQueue;
   private readonly waiting = new Map<string, Waiting>();
+  /** Jobs queued or running per owner: a new job's turn. */
+  private readonly owned = new Map<string, number>();
   private admitted = 0;
   private seq = 0;
   private accepting = true;
@@ -125,13 +136,23 @@ export class JobQueue {
 
   private enqueue<T>(task: () => Promise<T>, options: JobOptions, release: () => void): Promise<T> {
     const id = `job-${++this.seq}`;
-    const entry: Waiting = { id, priority: priorityFor(options.durationSec), seq: this.seq };
+    // The owner's n-th job in flight takes turn n: behind every other owner's earlier turns.
+    const { owner } = options;
+    const turn = owner === undefined ? 0 : Math.min(this.owned.get(owner) ?? 0, TURNS_PER_CLASS - 1);
+    if (owner !== undefined) this.owned.set(owner, (this.owned.get(owner) ?? 0) + 1);
+    const disown = (): void => {
+      if (owner === undefined) return;
+      const left = (this.owned.get(owner) ?? 1) - 1;
+      if (left === 0) this.owned.delete(owner);
+      else this.owned.set(owner, left);
+    };
+    const entry: Waiting = { id, priority: priorityFor(options.durationSec) * TURNS_PER_CLASS - turn, seq: this.seq };
     // Ahead: the jobs that go first; none when a slot is free and nobody waits before it.
     const waitingAhead = [...this.waiting.values()].filter((w) => w.priority >= entry.priority).length;
     const ahead = this.queue.pending < this.options.concurrency && waitingAhead === 0 ? 0 : this.queue.pending + waitingAhead;
     this.waiting.set(id, entry);
     const maxWait = this.options.maxWaitMs ?? 60_000;
-    const promote = entry.priority < 0 ? setTimeout(() => this.promote(id), maxWait) : undefined;
+    const promote = entry.priority <= -TURNS_PER_CLASS ? setTimeout(() => this.promote(id), maxWait) : undefined;
     promote?.unref();
     const leave = (): void => {
       if (this.waiting.delete(id)) release();
@@ -151,14 +172,17 @@ export class JobQueue {
       { priority: entry.priority, id, signal: options.signal },
     ) as Promise<T>;
     options.onQueued?.(ahead);
-    return result.finally(leave);
+    return result.finally(() => {
+      leave();
+      disown();
+    });
   }
 
   private promote(id: string): void {
     const entry = this.waiting.get(id);
     if (!entry) return;
-    entry.priority = 1;
-    this.queue.setPriority(id, 1);
+    entry.priority = TURNS_PER_CLASS;
+    this.queue.setPriority(id, TURNS_PER_CLASS);
   }
 
   /** When a refused client may find room: the jobs ahead of it, at the recent pace of jobs. */

@@ -54,6 +54,8 @@ export function windowsFor(samples: Float32Array, chunkSec: number, strideSec: n
  */
 export class SpeechTranscriber implements Transcriber {
   private readonly decoders: PQueue;
+  /** Decodes waiting or running per owner: a new decode's turn. */
+  private readonly decoding = new Map<string, number>();
 
   constructor(private readonly options: SpeechTranscriberOptions) {
     this.decoders = new PQueue({ concurrency: options.decodeConcurrency ?? Math.max(2, os.availableParallelism()) });
@@ -81,7 +83,7 @@ export class SpeechTranscriber implements Transcriber {
       const ticket = this.options.queue.admit();
       this.updateGauges();
       try {
-        const samples = await this.decode(input, options.signal);
+        const samples = await this.decode(input, options.signal, options.owner);
         const duration = samples.length / SAMPLE_RATE;
         if (duration < MIN_DURATION_SEC) throw new SttError('audio_too_short');
         peakNormalize(samples);
@@ -92,7 +94,7 @@ export class SpeechTranscriber implements Transcriber {
             this.updateGauges();
             return this.infer(samples, duration, started, options);
           },
-          { durationSec: duration, signal: options.signal, onQueued: options.onQueued },
+          { durationSec: duration, signal: options.signal, onQueued: options.onQueued, owner: options.owner },
         );
         metrics?.requests.inc({ source, outcome: 'ok' });
         metrics?.processingSeconds.observe({ source }, transcript.processingMs / 1000);
@@ -113,7 +115,7 @@ export class SpeechTranscriber implements Transcriber {
     }
   }
 
-  private async decode(input: AudioInput, signal: AbortSignal | undefined): Promise<Float32Array> {
+  private async decode(input: AudioInput, signal: AbortSignal | undefined, owner: string | undefined): Promise<Float32Array> {
     const { ffmpegPath, limits } = this.options;
     const data = input.kind === 'buffer' ? input.data : { path: input.path };
     if (!(data instanceof Uint8Array)) {
@@ -124,9 +126,22 @@ export class SpeechTranscriber implements Transcriber {
       if (data.length === 0) throw new SttError('no_audio', 'The audio file is empty.');
       if (data.length > limits.maxUploadBytes) throw fileTooLarge(limits.maxUploadMb);
     }
-    return (await this.decoders.add(() => decodeAudio(data, { ffmpegPath, maxSeconds: limits.maxDurationSec, timeoutMs: limits.decodeTimeoutMs, signal }), {
-      signal,
-    })) as Float32Array;
+    // Decoding takes turns by owner too, so that one person's batch of notes does not hold up
+    // another's at the door of the queue.
+    const turn = owner === undefined ? 0 : (this.decoding.get(owner) ?? 0);
+    if (owner !== undefined) this.decoding.set(owner, turn + 1);
+    try {
+      return (await this.decoders.add(() => decodeAudio(data, { ffmpegPath, maxSeconds: limits.maxDurationSec, timeoutMs: limits.decodeTimeoutMs, signal }), {
+        signal,
+        priority: -turn,
+      })) as Float32Array;
+    } finally {
+      if (owner !== undefined) {
+        const left = (this.decoding.get(owner) ?? 1) - 1;
+        if (left === 0) this.decoding.delete(owner);
+        else this.decoding.set(owner, left);
+      }
+    }
   }
 
   private async infer(samples: Float32Array, duration: number, started: number, options: TranscribeOptions): Promise<Transcript> {

@@ -60,6 +60,8 @@ export interface TranscribeOptions {
   jobId?: string;
   /** Where the job came from (http, telegram, discord, cli): a metrics label. */
   source?: string;
+  /** Who the job is for (`telegram:<user id>`, say): within a length class, people take turns. */
+  owner?: string;
   /**
    * Called as the model's windows finish, with the words heard so far that no later window can
    * change (the last word of a window may still grow), and how many windows are done.

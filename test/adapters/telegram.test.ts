@@ -570,6 +570,42 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     expect(repliesTo(fake, PRIVATE, message)).toEqual([NO_SPEECH_REPLY]);
   });
 
+  it('ten notes forwarded at once are all answered in order, and another person\'s note waits behind at most one of them', async () => {
+    const { core: single } = await testCore({ QUEUE_CONCURRENCY: '1', QUEUE_MAX_PENDING: '20' });
+    // The real core, one job at a time; recorded: when each job joined the queue and finished.
+    const events: string[] = [];
+    const transcriber: Transcriber = {
+      status: () => single.transcriber.status(),
+      async transcribe(input, options) {
+        const owner = String(options?.owner);
+        const transcript = await single.transcriber.transcribe(input, {
+          ...options,
+          onQueued: (ahead) => {
+            events.push(`queued ${owner}`);
+            options?.onQueued?.(ahead);
+          },
+        });
+        events.push(`done ${owner}`);
+        return transcript;
+      },
+    };
+    const h = await startBot({}, { transcriber, after: () => single.close() });
+    const { fake } = h;
+    const forwarded = Array.from({ length: 10 }, (_, i) => PHRASES[i % 4]);
+    const lan = forwarded.map((p) => sendMedia(fake, PRIVATE, LAN, 'voice', voice[p]));
+    const minh = sendMedia(fake, PRIVATE_MINH, MINH, 'voice', voice['cảm ơn rất nhiều']);
+    await replyTo(fake, PRIVATE_MINH, minh);
+    await settle(h);
+    expect(deliveredIn(fake, PRIVATE)).toEqual(lan.map((m, i) => [m.message_id, forwarded[i]]));
+    expect(deliveredIn(fake, PRIVATE_MINH)).toEqual([[minh.message_id, 'cảm ơn rất nhiều']]);
+    expect(events.filter((e) => e === `done telegram:${LAN.id}`)).toHaveLength(10);
+    // Once Minh's note is in the queue, at most one of Lan's (the one running) finishes before it.
+    const queued = events.indexOf(`queued telegram:${MINH.id}`);
+    const done = events.indexOf(`done telegram:${MINH.id}`);
+    expect(queued).toBeGreaterThanOrEqual(0);
+    expect(events.slice(queued, done).filter((e) => e === `done telegram:${LAN.id}`).length).toBeLessThanOrEqual(1);
+  });
+
   it('answers three voice notes sent at once in their order of arrival, even when the first finishes last', async () => {
     const finished = new Map<string, Deferred<void>>(PHRASES.map((p) => [p, deferred()]));
     const transcriber: Transcriber = {

@@ -67,6 +67,25 @@ describe('the shared job queue', () => {
     expect(order).toEqual(['note-1', 'note-2', 'mid', 'long-1']);
   });
 
+  it('serves people in turns within a class: ten notes from one person delay another person\'s one by at most one', async () => {
+    const queue = new JobQueue({ concurrency: 1, maxPending: 20 });
+    const order: string[] = [];
+    const first = gate();
+    const lan = [queue.admit().run(async () => {
+      order.push('lan-1');
+      await first.task();
+    }, { durationSec: 5, owner: 'lan' })];
+    for (let i = 2; i <= 10; i++) lan.push(queue.admit().run(async () => void order.push(`lan-${i}`), { durationSec: 5, owner: 'lan' }));
+    const minh = queue.admit().run(async () => void order.push('minh-1'), { durationSec: 5, owner: 'minh' });
+    // A second note from Minh waits its turn behind Lan's second.
+    const minh2 = queue.admit().run(async () => void order.push('minh-2'), { durationSec: 5, owner: 'minh' });
+    // A long file from someone new still comes after every voice note.
+    const long = queue.admit().run(async () => void order.push('an-long'), { durationSec: 200, owner: 'an' });
+    first.open();
+    await Promise.all([...lan, minh, minh2, long]);
+    expect(order).toEqual(['lan-1', 'minh-1', 'lan-2', 'minh-2', 'lan-3', 'lan-4', 'lan-5', 'lan-6', 'lan-7', 'lan-8', 'lan-9', 'lan-10', 'an-long']);
+  });
+
   it('tells a job nobody is ahead of it when a slot is free, even beside a running one', async () => {
     const queue = new JobQueue({ concurrency: 2, maxPending: 10 });
     const blocker = gate();
