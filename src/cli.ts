@@ -11,6 +11,7 @@ import { ensureModel } from './model/ensure-model.js';
 import { runFetchCli } from './model/fetch-cli.js';
 import { runLmBuildCli } from './text/lm-build-cli.js';
 import { runNormalizeCli } from './text/normalize-cli.js';
+import { toWritten } from './text/written.js';
 
 const USAGE = `Usage: viet-stt <command>
 
@@ -26,13 +27,14 @@ const USAGE = `Usage: viet-stt <command>
 Settings come from the environment and .env (see README.md).
 `;
 
-const FORMATS = ['text', 'json', 'srt', 'vtt'] as const;
+const FORMATS = ['text', 'txt', 'json', 'srt', 'vtt'] as const;
 
 const TRANSCRIBE_USAGE = `Usage: viet-stt transcribe <files...> [--format text|json|srt|vtt]
 
 Prints the transcript of each audio or video file, with the same engine as the service.
 
-  -f, --format <format>   text (default), json (the words and their times), srt or vtt
+  -f, --format <format>   text (default; txt too), json (as the HTTP API answers: the words
+                          and their times, the written form), srt or vtt
   -h, --help              print this help
 `;
 
@@ -75,7 +77,12 @@ async function transcribe(argv: string[]): Promise<number> {
       try {
         const transcript = await core.transcriber.transcribe({ kind: 'file', path: file }, { source: 'cli' });
         const label = positionals.length > 1 && format === 'text' ? `${file}: ` : '';
-        if (format === 'json') process.stdout.write(`${JSON.stringify({ file, ...transcript })}\n`);
+        // The keys of the HTTP API's answer, so that scripts read both the same way.
+        if (format === 'json') {
+          const { text, duration, processingMs, device, words } = transcript;
+          const answer = { status: 'success', transcript: text, written: toWritten(text), path: file, duration, processing_ms: processingMs, device, words };
+          process.stdout.write(`${JSON.stringify(answer)}\n`);
+        }
         else if (format === 'srt') process.stdout.write(toSrt(transcript.words));
         else if (format === 'vtt') process.stdout.write(toVtt(transcript.words));
         else process.stdout.write(`${label}${transcript.text}\n`);

@@ -49,8 +49,10 @@ describe('viet-stt transcribe', () => {
     expect(srt.code).toBe(0);
     expect(srt.stdout).toMatch(/^1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\nxin chào các bạn\n/);
     const json = await viet(['transcribe', path.join(dir, 'weather.mp3'), '--format', 'json']);
-    const result = JSON.parse(json.stdout) as { text: string; words: { word: string; start: number; end: number }[]; device: string };
-    expect(result.text).toBe('hôm nay trời đẹp quá');
+    const result = JSON.parse(json.stdout) as { transcript: string; words: { word: string; start: number; end: number }[]; device: string };
+    // The keys of the HTTP API's answer.
+    expect(Object.keys(result)).toEqual(['status', 'transcript', 'written', 'path', 'duration', 'processing_ms', 'device', 'words']);
+    expect(result.transcript).toBe('hôm nay trời đẹp quá');
     expect(result.words.map((w) => w.word)).toEqual(['hôm', 'nay', 'trời', 'đẹp', 'quá']);
     expect(result.device).toBe('cpu');
   });
@@ -68,7 +70,7 @@ describe('viet-stt transcribe', () => {
   });
 
   it.each<[string, string[], number, string]>([
-    ['a wrong format', ['--format', 'docx', 'hello.ogg'], 2, 'viet-stt transcribe: --format must be text, json, srt or vtt, not "docx"; see viet-stt transcribe --help\n'],
+    ['a wrong format', ['--format', 'docx', 'hello.ogg'], 2, 'viet-stt transcribe: --format must be text, txt, json, srt or vtt, not "docx"; see viet-stt transcribe --help\n'],
     ['no file', [], 2, 'viet-stt transcribe: name at least one audio file; see viet-stt transcribe --help\n'],
     ['an unknown option', ['--speed', 'fast', 'hello.ogg'], 2, "viet-stt transcribe: Unknown option '--speed'; see viet-stt transcribe --help\n"],
     ['a directory', ['.'], 2, 'viet-stt transcribe: . is a directory, not an audio file; see viet-stt transcribe --help\n'],
