@@ -43,7 +43,7 @@ export async function findModel(dir: string): Promise<LocalModel | undefined> {
 export interface EnsureModelOptions {
   /** The fetcher; default `fetchModel`. */
   fetch?: (options: FetchModelOptions) => Promise<FetchResult>;
-  /** Extra options for the fetcher (progress display, retries, fetch implementation). */
+  /** Extra options for the fetcher (progress display, retries, timeouts). */
   fetchOptions?: Partial<Omit<FetchModelOptions, 'repo' | 'revision' | 'endpoint' | 'token' | 'dir' | 'logger'>>;
 }
 
@@ -51,7 +51,9 @@ export interface EnsureModelOptions {
  * Makes sure MODEL_DIR holds a model before the service starts: returns at once when it has
  * `model.onnx` (or `onnx/model.onnx`) and vocab.json; otherwise fetches MODEL_ID at
  * MODEL_REVISION (or the pinned commit) from HF_ENDPOINT, unless MODEL_AUTO_FETCH is false,
- * where it throws a `ModelMissingError` that names the command to run.
+ * where it throws a `ModelMissingError` that names the command to run. A hub out of reach
+ * (refused, DNS, a connect or response timeout) fails with `ModelFetchError('unreachable')`,
+ * whose message is the whole offline advice (`offlineMessage`): main.ts prints it as it is.
  */
 export async function ensureModel(
   config: Config['model'],

@@ -26,7 +26,7 @@ export interface FetchCliDeps {
   /** Default: `createLogger` at LOG_LEVEL with HF_TOKEN as a secret, writing to stdout. */
   logger?: Logger;
   fetch?: (options: FetchModelOptions) => Promise<FetchResult>;
-  /** Extra options for the fetcher (tests: the fetch implementation, retry delays). */
+  /** Extra options for the fetcher (tests: small timeouts, retry delays). */
   fetchOptions?: Partial<FetchModelOptions>;
 }
 

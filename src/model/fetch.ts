@@ -66,14 +66,18 @@ export interface FetchModelOptions {
   quantize?: 'int8';
   /** The converter; default `convertCheckpoint` from ./convert.js, loaded only when needed. */
   convert?: ConvertCheckpoint;
-  /** fetch implementation for the hub client; default the global fetch. */
-  fetch?: typeof fetch;
   /** Resumes after a broken connection before giving up, counted per file since its last progress; default 5. */
   retries?: number;
   /** Wait before the n-th resume: n × this; default 1000 ms. */
   retryDelayMs?: number;
   /** A download silent for this long is treated as a broken connection; default 60 000 ms. */
   idleTimeoutMs?: number;
+  /** Bound on getting a connection to the hub or its CDN; see `HubClientOptions.connectTimeoutMs` (default 15 000 ms). */
+  connectTimeoutMs?: number;
+  /** Bound on the answer once connected; see `HubClientOptions.responseTimeoutMs` (default 30 000 ms). */
+  responseTimeoutMs?: number;
+  /** How often `still waiting for the hub` is logged while a request waits; default 10 000 ms. */
+  waitLogIntervalMs?: number;
   signal?: AbortSignal;
 }
 
@@ -215,13 +219,17 @@ export async function fetchModel(options: FetchModelOptions): Promise<FetchResul
   const client = new HubClient({
     endpoint,
     token: options.token,
-    fetch: options.fetch,
     idleTimeoutMs: options.idleTimeoutMs,
+    connectTimeoutMs: options.connectTimeoutMs,
+    responseTimeoutMs: options.responseTimeoutMs,
+    waitLogIntervalMs: options.waitLogIntervalMs,
+    logger,
   });
   const context: Context = {
     repo,
     revision,
     endpoint,
+    dir,
     hasToken: client.hasToken,
     client,
     logger,
@@ -317,6 +325,7 @@ interface Context {
   repo: string;
   revision: string;
   endpoint: string;
+  dir: string;
   hasToken: boolean;
   client: HubClient;
   logger: Logger;
@@ -407,6 +416,7 @@ async function receiveWithRetries(
         `the connection closed after ${state.offset} of ${expected} bytes`,
         new URL(ctx.endpoint).origin,
         'EPREMATURECLOSE',
+        { phase: 'body' },
       );
     } catch (error) {
       if (!retryable(error) || ctx.signal?.aborted) throw explain(error, ctx, file);
@@ -414,6 +424,8 @@ async function receiveWithRetries(
       if (offset > before) failures = 0;
       failures += 1;
       if (failures > ctx.retries) {
+        // No answer at all, however often asked: the server is out of reach, not flaky.
+        if (error instanceof HubNetworkError && error.phase === 'request') throw explain(error, ctx, file);
         throw new ModelFetchError(
           'network',
           `downloading ${file.path} of ${ctx.repo} failed after ${failures} attempts: ${messageOf(error)}; ` +
@@ -588,14 +600,45 @@ function explain(error: unknown, ctx: Context, file: HubFile | undefined): Error
     return fail('hub', `the hub at ${endpoint} answered ${error.status} for ${file ? file.path : `${repo}@${revision}`}`);
   }
   if (error instanceof HubNetworkError) {
-    const code = error.detail ? ` (${error.detail})` : '';
-    if (error.origin === new URL(endpoint).origin) {
-      return fail('unreachable', `could not reach the Hugging Face hub at ${endpoint}${code}: check HF_ENDPOINT and the network`);
-    }
-    return fail('unreachable', `could not reach ${error.origin}${code}, where ${endpoint} sends downloads of ${repo}: check the network`);
+    if (error.phase === 'body') return fail('network', `${error.message}: check the network and run the fetch again`);
+    const why = describeNetworkDetail(error.detail);
+    const hub = error.origin === new URL(endpoint).origin;
+    const where = hub
+      ? `could not reach the Hugging Face hub at ${endpoint}${why}`
+      : `could not reach ${error.origin}${why}, where ${endpoint} sends downloads of ${repo}`;
+    return fail('unreachable', offlineMessage(where, ctx.dir));
   }
   if (error instanceof HubResponseError) return fail('hub', `the hub at ${endpoint} gave an unusable answer: ${error.message}`);
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * The message for a hub that cannot be reached: what failed, then the three ways to a model
+ * without it. The one place this advice is written; `npm start` and `npm run model:fetch` both
+ * print it as it is.
+ */
+export function offlineMessage(what: string, dir: string): string {
+  return (
+    `${what}. Check the network and HF_ENDPOINT; without the hub, a model gets into MODEL_DIR (${dir}) one of three ways:\n` +
+    '  1. copy a converted model folder (model.onnx, vocab.json, preprocessor_config.json) into MODEL_DIR ' +
+    'and set MODEL_AUTO_FETCH=false;\n' +
+    '  2. convert a checkpoint you have: npm run model:convert -- <checkpoint dir> <out dir>, then set MODEL_DIR to <out dir>;\n' +
+    '  3. set HF_ENDPOINT to a mirror of the hub.'
+  );
+}
+
+/** A network failure's detail in words where the code alone says little to most people. */
+function describeNetworkDetail(detail: string | undefined): string {
+  if (!detail) return '';
+  const words: Record<string, string> = {
+    ECONNREFUSED: 'connection refused',
+    ENOTFOUND: 'host name not found',
+    EAI_AGAIN: 'DNS lookup failed',
+    ECONNRESET: 'connection reset',
+    EHOSTUNREACH: 'host unreachable',
+    ENETUNREACH: 'network unreachable',
+  };
+  return ` (${words[detail] ? `${words[detail]}, ${detail}` : detail})`;
 }
 
 /** The converter, loaded on first use: a repo with its own ONNX never needs it. */

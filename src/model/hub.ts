@@ -8,10 +8,18 @@
  *
  * Redirects are followed by hand so that the `Authorization` header never leaves the hub's
  * origin (a signed CDN URL needs none) and a `Range` header survives every hop. The token is
- * only ever put in that header: it is in no URL, message or error this module makes.
+ * only ever put in that header: it is in no URL, message, log line or error this module makes.
+ *
+ * Requests go through node:http(s), not fetch, so that the wait for an answer is bounded in its
+ * two phases, as a user sees them: getting a connection (DNS, TCP, TLS) and, once connected,
+ * getting the response's headers. Bodies are read under an idle timeout by `limitStream`.
  */
 
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
 import { StreamLimitError, limitStream } from '../core/read-stream.js';
+import type { Logger } from '../logger.js';
 
 /** One file of a repo revision, as the revision API lists it with `blobs=true`. */
 export interface HubFile {
@@ -69,23 +77,37 @@ export class HubHttpError extends Error {
   }
 }
 
+/**
+ * Where a request failed: `request` before any answer came (refused, DNS, a connect or response
+ * timeout: the server could not be reached), `body` after the headers (broke or stalled mid-body).
+ */
+export type HubNetworkPhase = 'request' | 'body';
+
 /** The hub (or its CDN) could not be reached, or the connection broke or stalled mid-body. */
 export class HubNetworkError extends Error {
   override readonly name = 'HubNetworkError';
+  /** See {@link HubNetworkPhase}. */
+  readonly phase: HubNetworkPhase;
+  private readonly explicitDetail: string | undefined;
   constructor(
     message: string,
     /** Origin of the server that failed (`https://huggingface.co`). */
     readonly origin: string,
-    /** A system error code when there is one (`ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, `UND_ERR_SOCKET`). */
+    /** A system error code when there is one (`ECONNREFUSED`, `ENOTFOUND`, `ECONNRESET`, `ETIMEDOUT`). */
     readonly code: string | undefined,
-    options: { cause?: unknown } = {},
+    options: { cause?: unknown; phase?: HubNetworkPhase; detail?: string } = {},
   ) {
-    super(message, options);
+    super(message, { cause: options.cause });
+    this.phase = options.phase ?? 'request';
+    this.explicitDetail = options.detail;
   }
 
-  /** The code, or else the innermost cause's message (fetch's own refusals, like `bad port`, have no code). */
+  /**
+   * What went wrong, in a few words: for a timeout, which one (`no connection within 15 s`);
+   * otherwise the code, or else the innermost cause's message (some refusals have no code).
+   */
   get detail(): string | undefined {
-    return this.code ?? innermostMessage(this.cause);
+    return this.explicitDetail ?? this.code ?? innermostMessage(this.cause);
   }
 }
 
@@ -106,27 +128,68 @@ export interface HubClientOptions {
   endpoint: string;
   /** Sent as `Authorization: Bearer <token>` to the hub's own origin only (`HF_TOKEN`). */
   token?: string;
-  /** The fetch implementation; default Node's global fetch. Tests hand in their own. */
-  fetch?: typeof fetch;
+  /**
+   * How long getting a connection may take: DNS lookup, TCP and TLS handshakes. Past it the
+   * request fails with a `HubNetworkError` (code `ETIMEDOUT`) that says no connection came.
+   * @defaultValue 15 000 ms: the hub and its CDN connect in well under a second from anywhere;
+   * 15 s leaves room for a slow resolver or a far mirror and still tells an offline machine
+   * within seconds, not minutes.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * How long, once connected, the server may take to send the response's headers. Past it the
+   * request fails with a `HubNetworkError` (code `ETIMEDOUT`) that says the server took the
+   * connection but did not answer (a hung proxy, a captive portal, a mirror that is down).
+   * @defaultValue 30 000 ms: the hub answers its API and its redirects in well under a second;
+   * 30 s allows a cold mirror, where Node's fetch would wait 300 s in silence.
+   */
+  responseTimeoutMs?: number;
   /**
    * A download whose body brings no byte for this long is aborted as stalled, so a dead
-   * connection is resumed instead of hanging. Default 60 000 ms: a slow CDN still sends a
-   * chunk a second; a minute of silence is a dead socket.
+   * connection is resumed instead of hanging. Also bounds the listing's body.
+   * @defaultValue 60 000 ms: a slow CDN still sends a chunk a second; a minute of silence is a
+   * dead socket.
    */
   idleTimeoutMs?: number;
+  /**
+   * Gets an info line `still waiting for the hub` (`{ url, waitedSec }`, the URL without its
+   * query) every {@link HubClientOptions.waitLogIntervalMs} while a request waits for an answer.
+   * @defaultValue none: no such lines
+   */
+  logger?: Pick<Logger, 'info'>;
+  /**
+   * How often the `still waiting for the hub` line is logged while a request waits.
+   * @defaultValue 10 000 ms: a quick answer logs nothing; a slow one shows life every 10 s.
+   */
+  waitLogIntervalMs?: number;
+  /**
+   * The agents requests go through, per protocol (keep-alive pooling, a proxy agent; tests hand
+   * in one with their own DNS lookup).
+   * @defaultValue Node's global agents
+   */
+  agents?: { http?: http.Agent; https?: https.Agent };
   /** The most redirects followed for one request; default 10 (the hub uses one or two). */
   maxRedirects?: number;
   /** `User-Agent`; default `viet-stt`. */
   userAgent?: string;
 }
 
+/** The listing's JSON may be this large; a repo of thousands of files lists in a few MB. */
+const MAX_LISTING_BYTES = 32 * 1024 * 1024;
+/** Of an error answer's body, this much is read for the hub's explanation. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
 /** Reads repo listings and files from a Hugging Face hub. */
 export class HubClient {
   readonly endpoint: string;
   private readonly origin: string;
   private readonly token: string | undefined;
-  private readonly fetchImpl: typeof fetch;
+  private readonly connectTimeoutMs: number;
+  private readonly responseTimeoutMs: number;
   private readonly idleTimeoutMs: number;
+  private readonly logger: Pick<Logger, 'info'> | undefined;
+  private readonly waitLogIntervalMs: number;
+  private readonly agents: { http?: http.Agent; https?: https.Agent };
   private readonly maxRedirects: number;
   private readonly userAgent: string;
 
@@ -134,8 +197,12 @@ export class HubClient {
     this.endpoint = options.endpoint.replace(/\/+$/, '');
     this.origin = new URL(this.endpoint).origin;
     this.token = options.token || undefined;
-    this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
+    this.responseTimeoutMs = options.responseTimeoutMs ?? 30_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.logger = options.logger;
+    this.waitLogIntervalMs = options.waitLogIntervalMs ?? 10_000;
+    this.agents = options.agents ?? {};
     this.maxRedirects = options.maxRedirects ?? 10;
     this.userAgent = options.userAgent ?? 'viet-stt';
   }
@@ -159,10 +226,32 @@ export class HubClient {
   /** Lists a revision's files with their sizes and hashes. */
   async listFiles(repo: string, revision: string, signal?: AbortSignal): Promise<RepoListing> {
     const url = this.revisionUrl(repo, revision);
-    const res = await this.request(url, { accept: 'application/json' }, signal);
+    const controller = new AbortController();
+    const unlink = linkAbort(signal, controller);
+    let text: string;
+    try {
+      const res = await this.request(url, { accept: 'application/json' }, controller.signal);
+      text = await readText(
+        readBody(res.body, {
+          controller,
+          idleTimeoutMs: this.idleTimeoutMs,
+          maxBytes: MAX_LISTING_BYTES,
+          origin: new URL(res.url || url).origin,
+        }),
+      );
+    } catch (error) {
+      if (error instanceof StreamLimitError) {
+        throw new HubResponseError(`the hub's answer for ${repo}@${revision} is larger than ${MAX_LISTING_BYTES} bytes`, stripQuery(url), {
+          cause: error,
+        });
+      }
+      throw error;
+    } finally {
+      unlink();
+    }
     let body: unknown;
     try {
-      body = await res.json();
+      body = JSON.parse(text);
     } catch (error) {
       throw new HubResponseError(`the hub's answer for ${repo}@${revision} is not JSON`, stripQuery(url), {
         cause: error,
@@ -183,10 +272,7 @@ export class HubClient {
   ): Promise<HubDownload> {
     const start = options.start ?? 0;
     const controller = new AbortController();
-    const outer = options.signal;
-    const onAbort = (): void => controller.abort(outer?.reason);
-    if (outer?.aborted) controller.abort(outer.reason);
-    outer?.addEventListener('abort', onAbort, { once: true });
+    const unlink = linkAbort(options.signal, controller);
 
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
     if (start > 0) headers.range = `bytes=${start}-`;
@@ -195,7 +281,7 @@ export class HubClient {
     try {
       ({ res, first } = await this.follow(this.resolveUrl(repo, revision, file), headers, controller.signal));
     } catch (error) {
-      outer?.removeEventListener('abort', onAbort);
+      unlink();
       throw error;
     }
 
@@ -206,7 +292,7 @@ export class HubClient {
       const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
       if (!range) {
         await res.body?.cancel().catch(() => undefined);
-        outer?.removeEventListener('abort', onAbort);
+        unlink();
         throw new HubResponseError(`a 206 answer for ${file} has no usable Content-Range`, stripQuery(res.url));
       }
       bodyStart = Number(range[1]);
@@ -227,11 +313,11 @@ export class HubClient {
       commit,
       etag,
       async cancel() {
-        outer?.removeEventListener('abort', onAbort);
+        unlink();
         await body?.cancel().catch(() => undefined);
       },
       chunks() {
-        return readBody(body, controller, idleTimeoutMs, origin, () => outer?.removeEventListener('abort', onAbort));
+        return readBody(body, { controller, idleTimeoutMs, maxBytes: Infinity, origin, done: unlink });
       },
     };
   }
@@ -258,13 +344,7 @@ export class HubClient {
       const target = new URL(url);
       const sent: Record<string, string> = { 'user-agent': this.userAgent, ...headers };
       if (this.token && target.origin === this.origin) sent.authorization = `Bearer ${this.token}`;
-      let res: Response;
-      try {
-        res = await this.fetchImpl(url, { headers: sent, redirect: 'manual', signal });
-      } catch (error) {
-        if (signal?.aborted) throw error;
-        throw networkError(error, target.origin);
-      }
+      const res = await this.send(target, sent, signal);
       first ??= res;
       if (res.status >= 300 && res.status < 400 && res.headers.has('location')) {
         await res.body?.cancel().catch(() => undefined);
@@ -274,10 +354,112 @@ export class HubClient {
         url = new URL(res.headers.get('location') ?? '', url).toString();
         continue;
       }
-      if (!res.ok) throw await httpError(res, url);
+      if (!res.ok) throw await httpError(res, url, this.idleTimeoutMs);
       return { res, first };
     }
   }
+
+  /**
+   * One GET, bounded until its headers arrive: {@link HubClientOptions.connectTimeoutMs} to get a
+   * connection, then {@link HubClientOptions.responseTimeoutMs} for the answer. While it waits, a
+   * `still waiting for the hub` line every {@link HubClientOptions.waitLogIntervalMs}. The body
+   * stays tied to `signal`.
+   */
+  private async send(target: URL, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Response> {
+    const origin = target.origin;
+    const shown = stripQuery(target.href);
+    const timeout = new AbortController();
+    const started = performance.now();
+    const expire = (detail: string, message: string): void => {
+      timeout.abort(new HubNetworkError(message, origin, 'ETIMEDOUT', { phase: 'request', detail }));
+    };
+    let timer = setTimeout(() => {
+      const detail = `no connection within ${seconds(this.connectTimeoutMs)}`;
+      expire(detail, `could not reach ${origin}: ${detail}`);
+    }, this.connectTimeoutMs);
+    const onConnected = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const detail = `connected, but no answer within ${seconds(this.responseTimeoutMs)}`;
+        expire(detail, `could not reach ${origin}: it took the connection but sent no answer to ${shown} within ${seconds(this.responseTimeoutMs)}`);
+      }, this.responseTimeoutMs);
+    };
+    const logger = this.logger;
+    const waiting = logger
+      ? setInterval(() => {
+          const waitedSec = Math.round((performance.now() - started) / 100) / 10;
+          logger.info({ url: shown, waitedSec }, 'still waiting for the hub');
+        }, this.waitLogIntervalMs)
+      : undefined;
+    try {
+      const agent = target.protocol === 'https:' ? this.agents.https : this.agents.http;
+      return await get(target, headers, signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal, agent, onConnected);
+    } catch (error) {
+      if (timeout.signal.aborted) throw timeout.signal.reason;
+      if (signal?.aborted) throw error;
+      throw networkError(error, origin);
+    } finally {
+      clearTimeout(timer);
+      clearInterval(waiting);
+    }
+  }
+}
+
+/**
+ * A GET through node:http(s), answered as a fetch `Response` (`url` set, no redirect followed).
+ * `onConnected` is called once the connection is up: at once on a reused keep-alive socket,
+ * after the TLS handshake on a new https one.
+ */
+function get(
+  url: URL,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  agent: http.Agent | undefined,
+  onConnected: () => void,
+): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const secure = url.protocol === 'https:';
+    if (!secure && url.protocol !== 'http:') {
+      reject(new Error(`unsupported protocol ${url.protocol}`));
+      return;
+    }
+    const req = (secure ? https : http).request(url, { method: 'GET', headers, signal, ...(agent ? { agent } : {}) });
+    req.once('socket', (socket) => {
+      if (req.reusedSocket || (!secure && !socket.connecting)) onConnected();
+      else socket.once(secure ? 'secureConnect' : 'connect', onConnected);
+    });
+    req.once('response', (res) => {
+      try {
+        resolve(toResponse(res, url.href));
+      } catch (error) {
+        res.destroy();
+        reject(error);
+      }
+    });
+    // Not `once`: a later error (the socket destroyed mid-body) reaches the body, and must not
+    // find the request without a listener.
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Statuses whose Response may not have a body. */
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+function toResponse(res: http.IncomingMessage, url: string): Response {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+  }
+  const status = res.statusCode ?? 0;
+  let body: ReadableStream<Uint8Array> | null = null;
+  if (NULL_BODY_STATUSES.has(status)) res.resume();
+  // node:stream/web's ReadableStream is the global one; the DOM typings name it apart.
+  else body = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
+  const response = new Response(body, { status, statusText: res.statusMessage ?? '', headers });
+  Object.defineProperty(response, 'url', { value: url });
+  return response;
 }
 
 /** Builds a listing from the revision API's JSON, checking the fields it relies on. */
@@ -302,24 +484,23 @@ function parseListing(repo: string, revision: string, body: unknown, url: string
 }
 
 /**
- * A download's body under the idle timeout, by {@link limitStream}: no cap (the caller checks the
- * size the listing gave) and no deadline or minimum rate (a model file is hundreds of MB, and
- * a stall is caught by the idle timeout and resumed). Any early end aborts the request.
+ * A body under the idle timeout, by {@link limitStream}: for a download no cap (the caller
+ * checks the size the listing gave) and no deadline or minimum rate (a model file is hundreds of
+ * MB, and a stall is caught by the idle timeout and resumed). Any early end aborts the request.
+ * A stall becomes a `HubNetworkError`; passing `maxBytes` throws the `StreamLimitError` itself.
  */
 async function* readBody(
   body: ReadableStream<Uint8Array> | null,
-  controller: AbortController,
-  idleTimeoutMs: number,
-  origin: string,
-  done: () => void,
+  options: { controller: AbortController; idleTimeoutMs: number; maxBytes: number; origin: string; done?: () => void },
 ): AsyncGenerator<Uint8Array> {
+  const { controller, idleTimeoutMs, origin } = options;
   /** Whether the request was already aborted (from outside) when the read ended. */
   let abortedBefore = false;
   try {
     if (!body) return;
     // Node's web streams are async iterable; the DOM typings the project compiles against do not say so.
     yield* limitStream(body as unknown as AsyncIterable<Uint8Array>, {
-      maxBytes: Infinity,
+      maxBytes: options.maxBytes,
       idleMs: idleTimeoutMs,
       signal: controller.signal,
       stop: (reason) => {
@@ -328,23 +509,43 @@ async function* readBody(
       },
     });
   } catch (error) {
+    if (error instanceof StreamLimitError && error.reason === 'too_large') throw error;
     if (error instanceof StreamLimitError) {
       throw new HubNetworkError(`the download from ${origin} stalled: no data for ${idleTimeoutMs} ms`, origin, 'ETIMEDOUT', {
         cause: error,
+        phase: 'body',
       });
     }
     if (abortedBefore) throw error;
-    throw networkError(error, origin, 'broke');
+    throw networkError(error, origin, 'body');
   } finally {
-    done();
+    options.done?.();
   }
 }
 
-async function httpError(res: Response, url: string): Promise<HubHttpError> {
+/** Collects a body as UTF-8 text. */
+async function readText(chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(Buffer.from(chunk));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** Aborts `controller` when `outer` aborts; returns the function that undoes the link. */
+function linkAbort(outer: AbortSignal | undefined, controller: AbortController): () => void {
+  if (!outer) return () => undefined;
+  const onAbort = (): void => controller.abort(outer.reason);
+  if (outer.aborted) controller.abort(outer.reason);
+  outer.addEventListener('abort', onAbort, { once: true });
+  return () => outer.removeEventListener('abort', onAbort);
+}
+
+async function httpError(res: Response, url: string, idleTimeoutMs: number): Promise<HubHttpError> {
   const errorCode = res.headers.get('x-error-code') ?? undefined;
   let hubMessage = res.headers.get('x-error-message') ?? undefined;
   try {
-    const text = (await res.text()).slice(0, 2000);
+    const controller = new AbortController();
+    const body = readBody(res.body, { controller, idleTimeoutMs, maxBytes: MAX_ERROR_BODY_BYTES, origin: new URL(url).origin });
+    const text = (await readText(body)).slice(0, 2000);
     if (!hubMessage && text) {
       try {
         const parsed: unknown = JSON.parse(text);
@@ -367,12 +568,12 @@ async function httpError(res: Response, url: string): Promise<HubHttpError> {
   );
 }
 
-/** Wraps a fetch failure: undici's `fetch failed` / `terminated` hide the system error in `cause`. */
-function networkError(error: unknown, origin: string, phase: 'connect' | 'broke' = 'connect'): HubNetworkError {
+/** Wraps a socket or DNS failure, finding the system error code where it hides in `cause`. */
+function networkError(error: unknown, origin: string, phase: HubNetworkPhase = 'request'): HubNetworkError {
   const code = systemCode(error);
   const detail = code ?? innermostMessage(error);
-  const what = phase === 'connect' ? `could not reach ${origin}` : `the connection to ${origin} broke mid-download`;
-  return new HubNetworkError(`${what}${detail ? ` (${detail})` : ''}`, origin, code, { cause: error });
+  const what = phase === 'request' ? `could not reach ${origin}` : `the connection to ${origin} broke mid-download`;
+  return new HubNetworkError(`${what}${detail ? ` (${detail})` : ''}`, origin, code, { cause: error, phase });
 }
 
 function innermostMessage(error: unknown): string | undefined {
@@ -408,6 +609,10 @@ function unquote(value: string | undefined): string | undefined {
 function intHeader(value: string | null): number | undefined {
   if (value === null || !/^\d+$/.test(value)) return undefined;
   return Number(value);
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000} s`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> & { cause?: unknown } {

@@ -1,15 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HF_REFERENCE } from '../support/fixtures.js';
-import { FakeHfHub, type FakeFile } from '../fakes/hf-hub.js';
+import { FakeHfHub, refusedEndpoint, type FakeFile } from '../fakes/hf-hub.js';
 
 /**
  * `npm start` on a fresh machine: an empty MODEL_DIR, the fake hub as HF_ENDPOINT. main.ts must
- * fetch the PyTorch checkpoint, convert it, load it and serve a transcript.
+ * fetch the PyTorch checkpoint, convert it, load it and serve a transcript; with the hub out of
+ * reach it must end with the offline message and a non-zero exit, no stack.
  */
 
 const FIXTURE = path.join(HF_REFERENCE, 'fixture-tiny');
@@ -77,6 +79,37 @@ function stop(proc: ChildProcess): Promise<number | null> {
   });
 }
 
+/** main.ts as `npm start` runs it, with the service's own settings only, and `env` over them. */
+function startMain(env: Record<string, string>): ChildProcess {
+  // Nothing from the developer's environment or .env leaks in (dotenv leaves variables that are
+  // already set, even empty ones, alone).
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^(MODEL_|HF_|TELEGRAM_|DISCORD_|API_KEY|AUDIO_DIR|PORT$|HOST$|LOG_LEVEL$)/.test(key)),
+  );
+  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: process.cwd(),
+    env: {
+      ...inherited,
+      MODEL_DIR: modelDir,
+      HF_ENDPOINT: hub.url,
+      MODEL_ID: 'test/tiny',
+      MODEL_REVISION: '',
+      MODEL_AUTO_FETCH: 'true',
+      HF_TOKEN: '',
+      TELEGRAM_BOT_TOKEN: '',
+      DISCORD_BOT_TOKEN: '',
+      API_KEY: '',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      DEVICE: 'cpu',
+      INFERENCE_WORKERS: '1',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 beforeAll(async () => {
   const files: FakeFile[] = FILES.map((name) => ({ path: name, source: path.join(FIXTURE, name) }));
   hub = await FakeHfHub.start([{ id: 'test/tiny', files }]);
@@ -91,32 +124,7 @@ afterAll(async () => {
 
 describe('npm start with an empty MODEL_DIR', () => {
   it('fetches the checkpoint from the hub, converts it, and serves a transcript', async () => {
-    // The service's own settings only; nothing from the developer's environment or .env leaks in
-    // (dotenv leaves variables that are already set, even empty ones, alone).
-    const inherited = Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !/^(MODEL_|HF_|TELEGRAM_|DISCORD_|API_KEY|AUDIO_DIR|PORT$|HOST$|LOG_LEVEL$)/.test(key)),
-    );
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: process.cwd(),
-      env: {
-        ...inherited,
-        MODEL_DIR: modelDir,
-        HF_ENDPOINT: hub.url,
-        MODEL_ID: 'test/tiny',
-        MODEL_REVISION: '',
-        MODEL_AUTO_FETCH: 'true',
-        HF_TOKEN: '',
-        TELEGRAM_BOT_TOKEN: '',
-        DISCORD_BOT_TOKEN: '',
-        API_KEY: '',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'info',
-        DEVICE: 'cpu',
-        INFERENCE_WORKERS: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = startMain({});
     createInterface({ input: child.stderr! }).on('line', (line) => {
       stderrTail.push(line);
       if (stderrTail.length > 40) stderrTail.shift();
@@ -142,5 +150,24 @@ describe('npm start with an empty MODEL_DIR', () => {
     const code = await stop(child);
     child = undefined;
     expect(code).toBe(0);
+  });
+
+  it('with the hub out of reach, ends with the offline message on stderr and exit code 1, no stack', async () => {
+    const endpoint = await refusedEndpoint();
+    const proc = startMain({ HF_ENDPOINT: endpoint, MODEL_DIR: path.join(modelDir, 'offline') });
+    let stderr = '';
+    proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    proc.stdout!.resume();
+    // 'close', not 'exit': by then stderr has been read to its end.
+    const [code] = (await once(proc, 'close')) as [number | null];
+
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      `viet-stt could not start: could not reach the Hugging Face hub at ${endpoint} (connection refused, ECONNREFUSED). ` +
+        `Check the network and HF_ENDPOINT; without the hub, a model gets into MODEL_DIR (${path.join(modelDir, 'offline')}) one of three ways:\n` +
+        '  1. copy a converted model folder (model.onnx, vocab.json, preprocessor_config.json) into MODEL_DIR and set MODEL_AUTO_FETCH=false;\n' +
+        '  2. convert a checkpoint you have: npm run model:convert -- <checkpoint dir> <out dir>, then set MODEL_DIR to <out dir>;\n' +
+        '  3. set HF_ENDPOINT to a mirror of the hub.\n',
+    );
   });
 });

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 
 /**
  * A fake Hugging Face hub on 127.0.0.1 that speaks the protocol the real one does, as far as a
@@ -389,6 +390,46 @@ export class FakeHfHub {
     }
     return repo;
   }
+}
+
+/** A hub that takes the connection and never answers (a hung proxy, a captive portal, a dead mirror). */
+export interface SilentHub {
+  /** Its base URL (HF_ENDPOINT). */
+  url: string;
+  /** The server's side of the connections still open. */
+  open: Set<net.Socket>;
+  close(): Promise<void>;
+}
+
+/** A TCP server on 127.0.0.1 that accepts every connection, reads what comes, and never writes a byte. */
+export async function startSilentHub(): Promise<SilentHub> {
+  const open = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    open.add(socket);
+    // Read (and drop) the request, so that the client hanging up ends and closes this side.
+    socket.resume();
+    socket.on('close', () => open.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    open,
+    async close() {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The URL of a port on 127.0.0.1 that was listening a moment ago and is closed now: connecting is refused. */
+export async function refusedEndpoint(): Promise<string> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
 }
 
 function revisionNotFound(res: ServerResponse, revision: string): void {

@@ -24,7 +24,7 @@ import {
 import type { HubFile } from '../../src/model/hub.js';
 import { GraphBuilder } from '../../src/onnx/graph-builder.js';
 import { HF_REFERENCE } from '../support/fixtures.js';
-import { FakeHfHub, type FakeFile } from '../fakes/hf-hub.js';
+import { FakeHfHub, refusedEndpoint, startSilentHub, type FakeFile } from '../fakes/hf-hub.js';
 
 const FIXTURE = path.join(HF_REFERENCE, 'fixture-tiny');
 const TOKENIZER = ['config.json', 'preprocessor_config.json', 'special_tokens_map.json', 'tokenizer_config.json', 'vocab.json'];
@@ -413,18 +413,6 @@ describe('fetchModel', () => {
     }
   });
 
-  it('says which endpoint it could not reach', async () => {
-    const closed = http.createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const endpoint = `http://127.0.0.1:${port}`;
-
-    const error = await rejection(fetchModel(options(await tempDir(), { endpoint })));
-    expect((error as ModelFetchError).reason).toBe('unreachable');
-    expect(error.message).toBe(`could not reach the Hugging Face hub at ${endpoint} (ECONNREFUSED): check HF_ENDPOINT and the network`);
-  });
-
   it('reports progress: log lines every 10 %, a bar on a TTY, or events', async () => {
     const { logger, lines } = capturedLogger();
     await fetchModel(options(await tempDir(), { convert: noConversion, logger, progress: 'log' }));
@@ -487,13 +475,15 @@ describe('ensureModel', () => {
   });
 });
 
+/** Streams for `runFetchCli` that keep what it writes. */
+const io = () => {
+  const out = { stdout: '', stderr: '' };
+  const stdout = new PassThrough().on('data', (c: Buffer) => (out.stdout += c.toString()));
+  const stderr = new PassThrough().on('data', (c: Buffer) => (out.stderr += c.toString()));
+  return { out, stdout, stderr };
+};
+
 describe('runFetchCli', () => {
-  const io = () => {
-    const out = { stdout: '', stderr: '' };
-    const stdout = new PassThrough().on('data', (c: Buffer) => (out.stdout += c.toString()));
-    const stderr = new PassThrough().on('data', (c: Buffer) => (out.stderr += c.toString()));
-    return { out, stdout, stderr };
-  };
 
   it('fetches the repo named on the command line into MODEL_DIR', async () => {
     const dir = await tempDir();
@@ -519,5 +509,119 @@ describe('runFetchCli', () => {
     const bad = io();
     expect(await runFetchCli(['--quantize', 'int4'], env, { stdout: bad.stdout, stderr: bad.stderr })).toBe(2);
     expect(bad.out.stderr).toMatch(/^--quantize takes int8, not int4\n\nUsage: npm run model:fetch/);
+  });
+});
+
+describe('when the hub cannot be reached', () => {
+  /** The offline message exactly as a user reads it, after `what` failed. */
+  const offline = (what: string, dir: string): string =>
+    `${what}. Check the network and HF_ENDPOINT; without the hub, a model gets into MODEL_DIR (${dir}) one of three ways:\n` +
+    '  1. copy a converted model folder (model.onnx, vocab.json, preprocessor_config.json) into MODEL_DIR and set MODEL_AUTO_FETCH=false;\n' +
+    '  2. convert a checkpoint you have: npm run model:convert -- <checkpoint dir> <out dir>, then set MODEL_DIR to <out dir>;\n' +
+    '  3. set HF_ENDPOINT to a mirror of the hub.';
+  const silentOptions = { responseTimeoutMs: 200, connectTimeoutMs: 1_000 };
+
+  it('fetchModel on a refused port: reason unreachable, the offline message, nothing written', async () => {
+    const endpoint = await refusedEndpoint();
+    const dir = await tempDir();
+    const error = await rejection(fetchModel(options(dir, { endpoint })));
+    expect(error).toBeInstanceOf(ModelFetchError);
+    expect((error as ModelFetchError).reason).toBe('unreachable');
+    expect(error.message).toBe(offline(`could not reach the Hugging Face hub at ${endpoint} (connection refused, ECONNREFUSED)`, dir));
+    expect(error.cause).toMatchObject({ name: 'HubNetworkError', code: 'ECONNREFUSED', phase: 'request' });
+    expect(await listFilesDeep(dir)).toEqual([]);
+  });
+
+  it('fetchModel on a hub that never answers: the response timeout, the offline message, "still waiting" lines on the way', async () => {
+    const silent = await startSilentHub();
+    try {
+      const dir = await tempDir();
+      const { logger, lines } = capturedLogger();
+      const error = await rejection(
+        fetchModel(options(dir, { endpoint: silent.url, token: TOKEN, logger, ...silentOptions, waitLogIntervalMs: 50 })),
+      );
+      expect((error as ModelFetchError).reason).toBe('unreachable');
+      expect(error.message).toBe(offline(`could not reach the Hugging Face hub at ${silent.url} (connected, but no answer within 0.2 s)`, dir));
+      expect(error.cause).toMatchObject({ name: 'HubNetworkError', code: 'ETIMEDOUT', origin: silent.url });
+      const waiting = lines.map((l) => JSON.parse(l) as { msg: string; url?: string }).filter((l) => l.msg === 'still waiting for the hub');
+      expect(waiting.length).toBeGreaterThanOrEqual(1);
+      expect(waiting[0].url).toBe(`${silent.url}/api/models/test/tiny-onnx/revision/main`);
+      expect(lines.join('\n')).not.toContain(TOKEN);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('npm run model:fetch exits 1 with the offline message on stderr, and no stack', async () => {
+    const refused = await refusedEndpoint();
+    const dir = await tempDir();
+    const { out, stdout, stderr } = io();
+    const code = await runFetchCli([], { MODEL_DIR: dir, HF_ENDPOINT: refused, LOG_LEVEL: 'silent' }, { stdout, stderr });
+    expect(code).toBe(1);
+    expect(out.stderr).toBe(
+      `model:fetch failed: ${offline(`could not reach the Hugging Face hub at ${refused} (connection refused, ECONNREFUSED)`, dir)}\n`,
+    );
+    expect(out.stdout).toBe('');
+
+    const silent = await startSilentHub();
+    try {
+      const timedOut = io();
+      const env = { MODEL_DIR: dir, HF_ENDPOINT: silent.url, LOG_LEVEL: 'silent', HF_TOKEN: TOKEN };
+      expect(await runFetchCli([], env, { stdout: timedOut.stdout, stderr: timedOut.stderr, fetchOptions: silentOptions })).toBe(1);
+      expect(timedOut.out.stderr).toBe(
+        `model:fetch failed: ${offline(`could not reach the Hugging Face hub at ${silent.url} (connected, but no answer within 0.2 s)`, dir)}\n`,
+      );
+      expect(timedOut.out.stderr).not.toMatch(/^\s+at /m);
+      expect(timedOut.out.stderr).not.toContain(TOKEN);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('ensureModel (npm start) fails with the offline message as its message', async () => {
+    const refused = await refusedEndpoint();
+    const dir = await tempDir();
+    const config = loadConfig({ MODEL_DIR: dir, MODEL_ID: 'test/tiny-onnx', HF_ENDPOINT: refused }).model;
+    const error = await rejection(ensureModel(config, createLogger({ level: 'silent' })));
+    expect(error).toBeInstanceOf(ModelFetchError);
+    expect(error.message).toBe(offline(`could not reach the Hugging Face hub at ${refused} (connection refused, ECONNREFUSED)`, dir));
+
+    const silent = await startSilentHub();
+    try {
+      const silentConfig = loadConfig({ MODEL_DIR: dir, MODEL_ID: 'test/tiny-onnx', HF_ENDPOINT: silent.url }).model;
+      const timedOut = await rejection(ensureModel(silentConfig, createLogger({ level: 'silent' }), { fetchOptions: silentOptions }));
+      expect(timedOut.message).toBe(offline(`could not reach the Hugging Face hub at ${silent.url} (connected, but no answer within 0.2 s)`, dir));
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('a CDN that refuses connections after the hub listed the repo: the offline message names the CDN', async () => {
+    // The listing comes from the live hub; its redirect points at a port nobody listens on.
+    const cdn = await refusedEndpoint();
+    const redirecting = http.createServer((req, res) => {
+      if (req.url?.includes('/resolve/')) {
+        res.writeHead(302, { location: `${cdn}/blob`, 'x-repo-commit': hub.commitOf('test/tiny-onnx') });
+        res.end();
+        return;
+      }
+      void fetch(`${hub.url}${req.url ?? '/'}`).then(async (upstream) => {
+        res.writeHead(upstream.status, { 'content-type': 'application/json' });
+        res.end(await upstream.text());
+      });
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`;
+      const dir = await tempDir();
+      const error = await rejection(fetchModel(options(dir, { endpoint, retries: 1, convert: noConversion })));
+      expect((error as ModelFetchError).reason).toBe('unreachable');
+      expect(error.message).toBe(
+        offline(`could not reach ${cdn} (connection refused, ECONNREFUSED), where ${endpoint} sends downloads of test/tiny-onnx`, dir),
+      );
+    } finally {
+      redirecting.closeAllConnections();
+      await new Promise<void>((resolve) => redirecting.close(() => resolve()));
+    }
   });
 });
