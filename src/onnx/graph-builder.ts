@@ -14,6 +14,9 @@ export interface TensorValue {
   data: Float32Array | BigInt64Array;
 }
 
+/** The domain of onnxruntime's contrib operators (MultiHeadAttention, Gelu, …). */
+export const MS_DOMAIN = 'com.microsoft';
+
 export const ELEMENT_TYPE = {
   float: onnx.TensorProto.DataType.FLOAT,
   int64: onnx.TensorProto.DataType.INT64,
@@ -37,6 +40,8 @@ export class GraphBuilder {
   private readonly inputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
   private readonly outputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
   private readonly names = new Set<string>();
+  /** Whether a node uses MS_DOMAIN, which the model then imports. */
+  private usesContrib = false;
   private counter = 0;
 
   constructor(readonly name: string) {}
@@ -96,10 +101,25 @@ export class GraphBuilder {
     outputNames?: string[],
   ): string[] {
     const outputs = outputNames ?? Array.from({ length: outputCount }, () => this.fresh(type.toLowerCase()));
+    return this.node('', type, inputs, outputs, attributes);
+  }
+
+  /**
+   * Appends a node of onnxruntime's contrib domain (com.microsoft, imported at version 1, which
+   * onnxruntime registers its CPU kernels under) and returns its outputs' names.
+   */
+  contrib(type: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, outputCount = 1): string[] {
+    this.usesContrib = true;
+    const outputs = Array.from({ length: outputCount }, () => this.fresh(type.toLowerCase()));
+    return this.node(MS_DOMAIN, type, inputs, outputs, attributes);
+  }
+
+  private node(domain: string, type: string, inputs: string[], outputs: string[], attributes: Record<string, AttributeValue>): string[] {
     for (const out of outputs) this.claim(out);
     this.nodes.push(
       onnx.NodeProto.create({
         opType: type,
+        domain,
         name: this.fresh(`${type}_node`),
         input: inputs,
         output: outputs,
@@ -109,13 +129,16 @@ export class GraphBuilder {
     return outputs;
   }
 
-  /** Serialises the model (opset 17 by default) to protobuf bytes. */
+  /** Serialises the model (opset 17 by default, and com.microsoft version 1 when used) to protobuf bytes. */
   toBytes(options: { opset?: number; producer?: string; docString?: string } = {}): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: 8,
       producerName: options.producer ?? 'viet-stt',
       docString: options.docString ?? '',
-      opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: options.opset ?? 17 })],
+      opsetImport: [
+        onnx.OperatorSetIdProto.create({ domain: '', version: options.opset ?? 17 }),
+        ...(this.usesContrib ? [onnx.OperatorSetIdProto.create({ domain: MS_DOMAIN, version: 1 })] : []),
+      ],
       graph: onnx.GraphProto.create({
         name: this.name,
         node: this.nodes,
