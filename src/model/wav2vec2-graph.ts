@@ -15,6 +15,11 @@ import type { StateDict } from './checkpoint/state-dict.js';
  *     LayerNorm → feed-forward → residual → LayerNorm) or pre-LN (`do_stable_layer_norm`: layers of
  *     LayerNorm → attention → residual → LayerNorm → feed-forward → residual, then a final LayerNorm)
  *   → lm_head → logits [batch, frames, vocab]
+ *
+ * Written for onnxruntime's CPU provider at graph optimisation level 'all': attention is
+ * com.microsoft MultiHeadAttention (one kernel, flash attention on CPU), each LayerNorm is one
+ * LayerNormalization, and GELU is written in the erf form that onnxruntime fuses into Gelu (and,
+ * after a Linear, BiasGelu). test/model/wav2vec2-fusion.test.ts holds the graph to those ops.
  */
 
 const positive = z.number().int().positive();
@@ -237,7 +242,8 @@ export interface BuildOptions {
 const MAX_INLINE_BYTES = 2 ** 31 - 64 * 2 ** 20;
 
 /**
- * Builds the ONNX bytes (opset 17) of `Wav2Vec2ForCTC` for `config` from a state dict.
+ * Builds the ONNX bytes (opset 17, and com.microsoft 1 for MultiHeadAttention, so onnxruntime
+ * only) of `Wav2Vec2ForCTC` for `config` from a state dict.
  * Input `input_values` float32 [batch, samples], output `logits` float32 [batch, frames, vocab],
  * batch and samples dynamic. Throws Wav2Vec2ConversionError listing every missing or mis-shaped
  * parameter. `wav2vec2.masked_spec_embed` and other training-only tensors are ignored.
@@ -292,14 +298,15 @@ export function buildWav2Vec2Onnx(config: Wav2Vec2Config, weights: StateDict, op
   const layerNorm = (x: string, prefix: string, epsilon = eps): string =>
     g.op('LayerNormalization', [x, param(`${prefix}.weight`), param(`${prefix}.bias`)], { axis: -1, epsilon });
 
-  /** nn.Linear: x · Wᵀ + b, with W [out, in] stored transposed as [in, out] for MatMul. */
+  /** x · Wᵀ for W [out, in] (stored transposed as [in, out] for MatMul), or its int8 form. */
+  const product = (x: string, name: string, weight: Float32Array, out: number, inDim: number, quantize: boolean): string =>
+    quantize
+      ? quantizedMatMul(g, x, name, weight, out, inDim)
+      : g.op('MatMul', [x, g.weight(`${name}_t`, transpose(weight, out, inDim), [inDim, out])]);
+  /** nn.Linear: x · Wᵀ + b. */
   const linear = (x: string, prefix: string, quantize = options.quantize === 'int8'): string => {
     const [out, inDim] = shapes.get(`${prefix}.weight`) as number[];
-    const weight = w.get(`${prefix}.weight`);
-    const bias = param(`${prefix}.bias`);
-    if (quantize) return g.op('Add', [quantizedMatMul(g, x, `${prefix}.weight`, weight, out, inDim), bias]);
-    const product = g.op('MatMul', [x, g.weight(`${prefix}.weight_t`, transpose(weight, out, inDim), [inDim, out])]);
-    return g.op('Add', [product, bias]);
+    return g.op('Add', [product(x, `${prefix}.weight`, w.get(`${prefix}.weight`), out, inDim, quantize), param(`${prefix}.bias`)]);
   };
 
   // Feature encoder: input_values[:, None] through the conv stack.
@@ -340,20 +347,29 @@ export function buildWav2Vec2Onnx(config: Wav2Vec2Config, weights: StateDict, op
     pos = g.op('Slice', [pos, g.constant([0], 'int64'), g.constant([-1], 'int64'), g.constant([2], 'int64')]);
   }
   pos = transposeBTC(activation(pos, config.feat_extract_activation));
+
   x = g.op('Add', [x, pos]);
   if (!config.do_stable_layer_norm) x = layerNorm(x, 'wav2vec2.encoder.layer_norm');
 
   const heads = config.num_attention_heads;
-  const headDim = hidden / heads;
+  /**
+   * Wav2Vec2Attention. q, k and v are one [hidden, 3·hidden] MatMul, split in three; their biases
+   * and the 1/√head_dim scaling are MultiHeadAttention's (com.microsoft), which onnxruntime's CPU
+   * provider runs as one kernel (flash attention: the [frames, frames] scores never exist whole).
+   */
   const attention = (h: string, prefix: string): string => {
-    const split = (t: string, perm: number[]): string =>
-      g.op('Transpose', [g.op('Reshape', [t, g.constant([0, 0, heads, headDim], 'int64')])], { perm });
-    const q = g.op('Mul', [linear(h, `${prefix}.q_proj`), g.constant(headDim ** -0.5)]);
-    const scores = g.op('MatMul', [split(q, [0, 2, 1, 3]), split(linear(h, `${prefix}.k_proj`), [0, 2, 3, 1])]);
-    const probs = g.op('Softmax', [scores], { axis: -1 });
-    const context = g.op('MatMul', [probs, split(linear(h, `${prefix}.v_proj`), [0, 2, 1, 3])]);
-    const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: [0, 2, 1, 3] }), g.constant([0, 0, hidden], 'int64')]);
-    return linear(merged, `${prefix}.out_proj`);
+    const projections = ['q_proj', 'k_proj', 'v_proj'].map((name) => `${prefix}.${name}`);
+    const packed = new Float32Array(3 * hidden * hidden);
+    const bias = new Float32Array(3 * hidden);
+    projections.forEach((name, i) => {
+      packed.set(w.get(`${name}.weight`), i * hidden * hidden);
+      bias.set(w.get(`${name}.bias`), i * hidden);
+    });
+    const qkv = product(h, `${prefix}.qkv_proj.weight`, packed, 3 * hidden, hidden, options.quantize === 'int8');
+    const [q, key, value] = g.opMulti('Split', [qkv, g.constant([hidden, hidden, hidden], 'int64')], 3, { axis: -1 });
+    const qkvBias = g.weight(`${prefix}.qkv_proj.bias`, bias, [3 * hidden]);
+    const [context] = g.contrib('MultiHeadAttention', [q, key, value, qkvBias], { num_heads: heads });
+    return linear(context, `${prefix}.out_proj`);
   };
   const feedForward = (h: string, prefix: string): string => {
     const inner = activation(linear(h, `${prefix}.intermediate_dense`), config.hidden_act);
