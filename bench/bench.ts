@@ -20,7 +20,8 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -38,9 +39,18 @@ import { peakNormalize, zeroMeanUnitVariance } from '../src/core/normalize.js';
 import { windowsFor } from '../src/core/transcriber.js';
 import { benchConvert } from './convert.js';
 
-const MODEL_DIR = path.resolve('.cache/bench-base-model');
+/**
+ * The cached models are named after the converter's sources, so a change to the graph it
+ * writes builds them anew rather than measuring the old graph.
+ */
+const GRAPH_VERSION = createHash('sha256')
+  .update(readFileSync(fileURLToPath(new URL('../src/model/wav2vec2-graph.ts', import.meta.url))))
+  .update(readFileSync(fileURLToPath(new URL('../src/onnx/graph-builder.ts', import.meta.url))))
+  .digest('hex')
+  .slice(0, 10);
+const MODEL_DIR = path.resolve(`.cache/bench-base-model-${GRAPH_VERSION}`);
 /** The same weights with int8 dynamic quantisation of the MatMuls (`--quantize int8`). */
-const INT8_MODEL_DIR = path.resolve('.cache/bench-base-model-int8');
+const INT8_MODEL_DIR = path.resolve(`.cache/bench-base-model-${GRAPH_VERSION}-int8`);
 
 async function ensureBaseModel(): Promise<void> {
   if (existsSync(path.join(MODEL_DIR, 'model.onnx')) && existsSync(path.join(INT8_MODEL_DIR, 'model.onnx'))) return;
