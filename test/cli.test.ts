@@ -1,25 +1,17 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { speech } from './support/audio.js';
+import { viet as run } from './support/cli.js';
 import { TONE_MODEL_DIR } from './support/core.js';
 
 // `npx viet-stt …` as a user types it: the bin script, in a child process, on the tone model.
 
 let dir: string;
 
-function viet(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['bin/viet-stt.js', ...args],
-      { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MODEL_DIR: TONE_MODEL_DIR, DEVICE: 'cpu', MODEL_AUTO_FETCH: 'false' } },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+/** The command on the tone model, on CPU, never fetching. */
+const viet = (args: string[]) => run(args, { env: { MODEL_DIR: TONE_MODEL_DIR, DEVICE: 'cpu', MODEL_AUTO_FETCH: 'false' } });
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'viet-stt-cli-'));

@@ -1,31 +1,7 @@
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { viet } from '../support/cli.js';
 
 // `npx viet-stt normalize …` as a user types it: the bin script, in a child process.
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function viet(args: string[], stdin?: string | string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/viet-stt.js', ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    const chunks = stdin === undefined ? [] : Array.isArray(stdin) ? stdin : [stdin];
-    for (const chunk of chunks) child.stdin.write(chunk);
-    child.stdin.end();
-  });
-}
 
 describe('viet-stt normalize', () => {
   it.each<[string, string[], string]>([
@@ -47,12 +23,12 @@ describe('viet-stt normalize', () => {
     ['nothing at all', '', ''],
     ['a line split across writes', ['ngày mười tám tháng ', 'năm\nhai triệu đồng\n'], 'ngày 18/5\n2.000.000 đồng\n'],
   ])('with no argument reads stdin: %s', async (_name, stdin, stdout) => {
-    expect(await viet(['normalize'], stdin)).toEqual({ code: 0, stdout, stderr: '' });
+    expect(await viet(['normalize'], { stdin })).toEqual({ code: 0, stdout, stderr: '' });
   });
 
   it('keeps up with a long input, line by line', async () => {
     const lines = Array.from({ length: 5000 }, (_, k) => (k % 2 ? 'hai nghìn rưỡi' : 'một người'));
-    const run = await viet(['normalize'], `${lines.join('\n')}\n`);
+    const run = await viet(['normalize'], { stdin: `${lines.join('\n')}\n` });
     expect(run.code).toBe(0);
     expect(run.stdout.split('\n').slice(0, 4)).toEqual(['một người', '2.500', 'một người', '2.500']);
     expect(run.stdout.split('\n')).toHaveLength(5001);
