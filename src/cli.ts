@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { argsProblem } from './cli-args.js';
 import { loadConfig } from './config.js';
 import { createCore } from './core/create-transcriber.js';
 import { toSttError } from './core/errors.js';
@@ -54,8 +55,7 @@ async function transcribe(argv: string[]): Promise<number> {
       options: { format: { type: 'string', short: 'f', default: 'text' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (error) {
-    // node:util's messages run on with advice about "--"; the first sentence is the point.
-    return usage((error instanceof Error ? error.message : String(error)).split(/\.\s/)[0].replace(/\.$/, ''));
+    return usage(argsProblem(error));
   }
   if (values.help) {
     process.stdout.write(TRANSCRIBE_USAGE);

@@ -1,5 +1,6 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { argsProblem } from '../cli-args.js';
 import { buildArpa } from './kneser-ney.js';
 
 /** `viet-stt lm:build --help`. */
@@ -33,7 +34,7 @@ export async function runLmBuildCli(argv: readonly string[], stdout: NodeJS.Writ
       options: { output: { type: 'string', short: 'o' }, order: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (error) {
-    return usage((error instanceof Error ? error.message : String(error)).split(/\.\s/)[0].replace(/\.$/, ''));
+    return usage(argsProblem(error));
   }
   if (values.help) {
     stdout.write(LM_BUILD_USAGE);

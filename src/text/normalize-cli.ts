@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { argsProblem } from '../cli-args.js';
 import { toWritten } from './written.js';
 
 /** `viet-stt normalize --help`. */
@@ -40,8 +41,7 @@ export async function runNormalizeCli(argv: readonly string[], io: NormalizeCliI
     });
     parsed = { help: values.help === true, positionals };
   } catch (error) {
-    // node:util's messages run on with advice about "--"; the first sentence is the point.
-    const message = (error instanceof Error ? error.message : String(error)).split(/\.\s/)[0].replace(/\.$/, '');
+    const message = argsProblem(error);
     stderr.write(`viet-stt normalize: ${message}; see viet-stt normalize --help\n`);
     return 2;
   }
