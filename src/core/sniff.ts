@@ -20,12 +20,6 @@ export function sniffNonAudio(bytes: Uint8Array): string | undefined {
   return undefined;
 }
 
-/** True for a declared content type that cannot hold audio (images, text, JSON). */
-export function isNonAudioType(contentType: string | undefined): boolean {
-  if (!contentType) return false;
-  return /^(image|text|font|model)\//i.test(contentType) || /^application\/(json|pdf|zip|xml)/i.test(contentType);
-}
-
 /**
  * The sample rates and channel counts the service reads. Voice is recorded from 8 kHz
  * (telephony) to 384 kHz (the highest rate studio converters offer), in 1 to 32 channels (a

@@ -20,7 +20,7 @@ export interface UploadedFile {
 const MAX_FIELDS = 20;
 const MAX_FIELD_BYTES = 4096;
 /** What a multipart form may add to its file: boundaries, part headers and the fields. */
-export const FORM_OVERHEAD_BYTES = 128 * 1024;
+const FORM_OVERHEAD_BYTES = 128 * 1024;
 
 /** The most a form or JSON body carrying only fields may hold. */
 export const FIELDS_BYTES = 64 * 1024;
