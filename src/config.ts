@@ -72,6 +72,9 @@ const schema = z.object({
 
 type Env = z.infer<typeof schema>;
 
+/** Every environment variable the service reads; the README's settings table lists each. */
+export const SETTING_NAMES: readonly string[] = Object.freeze(Object.keys(schema.shape));
+
 /** The validated, frozen configuration. Built once by `loadConfig`; nothing else reads process.env. */
 export interface Config {
   port: number;

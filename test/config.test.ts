@@ -1,7 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { readFile } from 'node:fs/promises';
+import { ConfigError, SETTING_NAMES, loadConfig } from '../src/config.js';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -103,5 +104,12 @@ describe('loadConfig', () => {
 
   it('says what is wrong in a message fit for the start-up error', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/^Invalid configuration:\n {2}- PORT: /);
+  });
+
+  it('is the settings table the README documents, variable for variable', async () => {
+    const readme = await readFile('README.md', 'utf8');
+    const table = readme.slice(readme.indexOf('## Settings'), readme.indexOf('\n## ', readme.indexOf('## Settings') + 1));
+    const documented = [...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+    expect([...documented].sort()).toEqual([...SETTING_NAMES].sort());
   });
 });
