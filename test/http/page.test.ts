@@ -244,7 +244,9 @@ describe('the upload page', () => {
 
       await page.click('#generate');
       await page.waitForSelector('#result:not([hidden])');
-      // The fake microphone loops "một hai ba bốn năm" from wherever it was when recording began.
+      // The fake microphone loops "một hai ba bốn năm" from wherever it was when recording began;
+      // counted digits would be written as one number, so the words as heard are read here.
+      await page.uncheck('#written-form');
       const heard = ((await page.textContent('#transcript')) ?? '').split(' ');
       expect(heard.length).toBeGreaterThanOrEqual(3);
       for (const word of heard) expect(['một', 'hai', 'ba', 'bốn', 'năm']).toContain(word);
@@ -301,6 +303,29 @@ describe('the upload page', () => {
       expect(await page.isVisible('#unsure-legend')).toBe(true);
       expect(await page.textContent('#unsure-legend')).toBe('Từ gạch chân chấm: mô hình không chắc (độ tin cậy dưới 60%).');
       await page.screenshot({ path: path.join(OUTPUT, 'page-paragraphs.png') });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows the written form by default, and the words as heard (to click and play) after the toggle', async () => {
+    const { context, page } = await newPage(server.url);
+    try {
+      const spoken = 'chuyển khoản năm trăm nghìn đồng lúc chín giờ ba mươi';
+      const written = 'chuyển khoản 500.000 đồng lúc 9 giờ 30';
+      const audio = await speech(spoken);
+      await chooseFile(page, 'chuyen-khoan.wav', 'audio/wav', audio);
+      await page.click('#generate');
+      await page.waitForSelector('#result:not([hidden])');
+      expect(await page.textContent('#transcript')).toBe(written);
+      const [txt] = await Promise.all([page.waitForEvent('download'), page.click('#dl-txt')]);
+      expect(await readFile(await txt.path(), 'utf8')).toBe(`${written}\n`);
+
+      await page.uncheck('#written-form');
+      expect(await page.textContent('#transcript')).toBe(spoken);
+      expect(await page.$$eval('#transcript .word', (spans) => spans.length)).toBe(spoken.split(' ').length);
+      await page.click('#lang-en');
+      expect(await page.textContent('label:has(#written-form)')).toBe(' Written form (numbers, dates, money)');
     } finally {
       await context.close();
     }

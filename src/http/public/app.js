@@ -144,6 +144,7 @@ export const LABELS = {
     resultTitle: 'Bản chép lời',
     wordHint: 'Bấm vào một từ để nghe từ chỗ đó.',
     showTimes: 'Hiện thời gian từng từ',
+    writtenForm: 'Chữ viết (số, ngày, tiền)',
     copy: 'Sao chép',
     downloadTxt: 'Tải về TXT',
     downloadSrt: 'Tải về phụ đề SRT',
@@ -192,6 +193,7 @@ export const LABELS = {
     resultTitle: 'Transcript',
     wordHint: 'Click a word to play from there.',
     showTimes: 'Show word timings',
+    writtenForm: 'Written form (numbers, dates, money)',
     copy: 'Copy',
     downloadTxt: 'Download TXT',
     downloadSrt: 'Download SRT subtitles',
@@ -288,7 +290,7 @@ export function toTxt(transcript) {
 const KEY_STORAGE = 'viet-stt.apiKey';
 const LANG_STORAGE = 'viet-stt.lang';
 const DOWNLOADS = {
-  txt: { build: (r) => toTxt(r.transcript), type: 'text/plain;charset=utf-8' },
+  txt: { build: (_result, text) => toTxt(text), type: 'text/plain;charset=utf-8' },
   srt: { build: (r) => toSrt(r.words), type: 'application/x-subrip;charset=utf-8' },
   vtt: { build: (r) => toVtt(r.words), type: 'text/vtt;charset=utf-8' },
 };
@@ -305,7 +307,7 @@ function startPage() {
     progressBox: $('progress-box'), progress: $('progress'), status: $('status'), queueInfo: $('queue-info'),
     error: $('error'), errorMessage: $('error-message'), errorDetail: $('error-detail'), errorCode: $('error-code'),
     keyBox: $('key-box'), key: $('api-key'),
-    result: $('result'), resultMeta: $('result-meta'), transcript: $('transcript'), unsureLegend: $('unsure-legend'), showTimes: $('show-times'),
+    result: $('result'), resultMeta: $('result-meta'), transcript: $('transcript'), unsureLegend: $('unsure-legend'), showTimes: $('show-times'), writtenForm: $('written-form'),
     copy: $('copy'), serverInfo: $('server-info'),
   };
 
@@ -701,10 +703,31 @@ function startPage() {
   // ---- the transcript ----
   function showResult(result) {
     state.result = result;
+    renderTranscript();
+    renderMeta();
+    el.result.hidden = false;
+    setStatus('done', { duration: number(result.duration ?? 0) });
+    el.result.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  }
+
+  /** The text people read by default: the written form (digits, dates, money) when the server sent one. */
+  function shownText(result) {
+    return el.writtenForm.checked && typeof result.written === 'string' ? result.written : (result.transcript ?? '');
+  }
+
+  function renderTranscript() {
+    const result = state.result;
+    if (!result) return;
     const words = Array.isArray(result.words) ? result.words : [];
     const fragment = document.createDocumentFragment();
     let unsure = 0;
-    if (words.length > 0 && words.map((w) => w.word).join(' ') === result.transcript) {
+    // The written form reads as plain text; the words as heard can be clicked to play from.
+    const written = el.writtenForm.checked && typeof result.written === 'string' && result.written !== result.transcript;
+    if (written) {
+      const paragraph = document.createElement('p');
+      paragraph.textContent = result.written;
+      fragment.append(paragraph);
+    } else if (words.length > 0 && words.map((w) => w.word).join(' ') === result.transcript) {
       // A new paragraph at each long pause; words the model was unsure of are marked.
       let paragraph = document.createElement('p');
       fragment.append(paragraph);
@@ -742,10 +765,6 @@ function startPage() {
     el.transcript.replaceChildren(fragment);
     el.unsureLegend.hidden = unsure === 0;
     el.transcript.classList.toggle('show-times', el.showTimes.checked);
-    renderMeta();
-    el.result.hidden = false;
-    setStatus('done', { duration: number(result.duration ?? 0) });
-    el.result.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
   }
 
   function renderMeta() {
@@ -825,9 +844,10 @@ function startPage() {
   });
 
   el.showTimes.addEventListener('change', () => el.transcript.classList.toggle('show-times', el.showTimes.checked));
+  el.writtenForm.addEventListener('change', renderTranscript);
 
   el.copy.addEventListener('click', async () => {
-    const text = state.result?.transcript ?? '';
+    const text = state.result ? shownText(state.result) : '';
     try {
       await navigator.clipboard.writeText(text);
       setStatus('copied');
@@ -849,7 +869,7 @@ function startPage() {
       const base = state.result.name.replace(/\.[^.]+$/, '') || 'transcript';
       const name = `${base}.${button.dataset.format}`;
       if (state.downloadUrl) URL.revokeObjectURL(state.downloadUrl);
-      state.downloadUrl = URL.createObjectURL(new Blob([format.build(state.result)], { type: format.type }));
+      state.downloadUrl = URL.createObjectURL(new Blob([format.build(state.result, shownText(state.result))], { type: format.type }));
       const link = document.createElement('a');
       link.href = state.downloadUrl;
       link.download = name;
