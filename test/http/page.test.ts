@@ -325,7 +325,7 @@ describe('the upload page', () => {
       expect(await page.textContent('#transcript')).toBe(spoken);
       expect(await page.$$eval('#transcript .word', (spans) => spans.length)).toBe(spoken.split(' ').length);
       await page.click('#lang-en');
-      expect(await page.textContent('label:has(#written-form)')).toBe(' Written form (numbers, dates, money)');
+      expect(await page.textContent('label:has(#written-form)')).toBe(' Written form');
     } finally {
       await context.close();
     }
