@@ -9,12 +9,12 @@ import fastifyStatic from '@fastify/static';
 import type { Config } from '../config.js';
 import { SttError, toSttError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
-import { toSrt, toVtt } from '../core/subtitles.js';
 import type { TranscribeOptions, Transcriber, Transcript } from '../core/types.js';
 import type { Logger } from '../logger.js';
 import { openAudioPath } from './audio-path.js';
 import { HOW_TO_SEND_AUDIO, printable, readBody, safeName, type RequestBody } from './body.js';
 import { ParamError, registerOpenAiRoutes } from './openai.js';
+import { sendTranscript } from './send-transcript.js';
 import { toWritten } from '../text/written.js';
 
 declare module 'fastify' {
@@ -326,26 +326,6 @@ function textStyle(value: string): (spoken: string) => string {
   if (value === 'spoken') return (spoken) => spoken;
   if (value === 'written') return toWritten;
   throw new SttError('bad_request', `Unknown text "${printable(value)}": use spoken or written.`);
-}
-
-function sendTranscript(
-  reply: FastifyReply,
-  transcript: Transcript,
-  format: OutputFormat,
-  text: (spoken: string) => string,
-  json: (t: Transcript) => unknown,
-): FastifyReply {
-  switch (format) {
-    case 'srt':
-      return reply.type('application/x-subrip; charset=utf-8').send(toSrt(transcript.words, text));
-    case 'vtt':
-      return reply.type('text/vtt; charset=utf-8').send(toVtt(transcript.words, text));
-    case 'txt':
-    case 'text':
-      return reply.type('text/plain; charset=utf-8').send(`${text(transcript.text)}\n`);
-    default:
-      return reply.send(json(transcript));
-  }
 }
 
 /** A refused request's body up to this size is read (and dropped) before the answer goes out. */

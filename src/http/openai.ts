@@ -2,9 +2,9 @@ import { PassThrough } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
 import { SttError, toSttError } from '../core/errors.js';
-import { toSrt, toVtt } from '../core/subtitles.js';
 import type { TranscribeOptions, Transcript } from '../core/types.js';
 import type { RequestBody } from './body.js';
+import { sendTranscript } from './send-transcript.js';
 import { toWritten } from '../text/written.js';
 
 /** The one model this server lists, under the name clients pass as `model`. */
@@ -83,18 +83,9 @@ export function registerOpenAiRoutes<Log extends FastifyBaseLogger>(
     const transcript = await options.transcribe(request, body.file, {});
     // People read what this route returns: the written form (digits, dates, money), while
     // word timings stay on the words as spoken.
-    switch (format) {
-      case 'srt':
-        return reply.type('application/x-subrip; charset=utf-8').send(toSrt(transcript.words, toWritten));
-      case 'vtt':
-        return reply.type('text/vtt; charset=utf-8').send(toVtt(transcript.words, toWritten));
-      case 'text':
-        return reply.type('text/plain; charset=utf-8').send(`${toWritten(transcript.text)}\n`);
-      case 'verbose_json':
-        return verboseJson(transcript, granularities);
-      default:
-        return { text: toWritten(transcript.text), usage: usage(transcript) };
-    }
+    return sendTranscript(reply, transcript, format, toWritten, (t) =>
+      format === 'verbose_json' ? verboseJson(t, granularities) : { text: toWritten(t.text), usage: usage(t) },
+    );
   });
 }
 

@@ -1,0 +1,30 @@
+import type { FastifyReply } from 'fastify';
+import { toSrt, toVtt } from '../core/subtitles.js';
+import type { Transcript } from '../core/types.js';
+
+/** The answers a transcription route can give besides its own JSON. */
+export type TranscriptFormat = 'json' | 'verbose_json' | 'text' | 'txt' | 'srt' | 'vtt';
+
+/**
+ * Sends a transcript as subtitles or plain text, `text` rewriting its words (to the written
+ * form, say; word timings stay on the words as spoken), or as the route's own JSON.
+ */
+export function sendTranscript(
+  reply: FastifyReply,
+  transcript: Transcript,
+  format: TranscriptFormat,
+  text: (spoken: string) => string,
+  json: (t: Transcript) => unknown,
+): FastifyReply {
+  switch (format) {
+    case 'srt':
+      return reply.type('application/x-subrip; charset=utf-8').send(toSrt(transcript.words, text));
+    case 'vtt':
+      return reply.type('text/vtt; charset=utf-8').send(toVtt(transcript.words, text));
+    case 'txt':
+    case 'text':
+      return reply.type('text/plain; charset=utf-8').send(`${text(transcript.text)}\n`);
+    default:
+      return reply.send(json(transcript));
+  }
+}
