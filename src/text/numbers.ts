@@ -73,20 +73,7 @@ const COLLOQUIAL_UNIT: ReadonlyMap<string, number> = new Map([
 ]);
 
 /** One digit that, straight after trăm or a magnitude, stands for the next lower place. */
-const ABBREVIATED: ReadonlyMap<string, number> = new Map([
-  ['mốt', 1],
-  ['hai', 2],
-  ['ba', 3],
-  ['bốn', 4],
-  ['tư', 4],
-  ['lăm', 5],
-  ['nhăm', 5],
-  ['sáu', 6],
-  ['bảy', 7],
-  ['bẩy', 7],
-  ['tám', 8],
-  ['chín', 9],
-]);
+const ABBREVIATED: ReadonlyMap<string, number> = new Map([...UNIT_AFTER_MUOI].filter(([word]) => word !== 'một'));
 
 /** nghìn/ngàn, triệu, tỷ/tỉ and their values. */
 export const MAGNITUDE_WORDS: ReadonlyMap<string, bigint> = new Map([
