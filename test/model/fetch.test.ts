@@ -24,6 +24,7 @@ import {
 import type { HubFile } from '../../src/model/hub.js';
 import { GraphBuilder } from '../../src/onnx/graph-builder.js';
 import { HF_REFERENCE } from '../support/fixtures.js';
+import { rejection } from '../support/rejection.js';
 import { FakeHfHub, refusedEndpoint, startSilentHub, type FakeFile } from '../fakes/hf-hub.js';
 
 const FIXTURE = path.join(HF_REFERENCE, 'fixture-tiny');
@@ -92,16 +93,6 @@ function options(dir: string, overrides: Partial<FetchModelOptions> = {}): Fetch
 async function listFilesDeep(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
-}
-
-/** The error a promise rejects with. */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 beforeAll(async () => {
