@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { describeFfmpeg } from './decode.js';
 import { InferencePool, type InferencePoolOptions } from './inference-pool.js';
-import { JobQueue } from './job-queue.js';
+import { JobQueue, type JobQueueOptions } from './job-queue.js';
 import type { Metrics } from './metrics.js';
 import { loadModelFiles } from './model-files.js';
 import { SpeechTranscriber } from './transcriber.js';
@@ -24,7 +24,8 @@ export async function createCore(
     metrics?: Metrics;
     /** Where an `ffmpeg` is looked for when FFMPEG_PATH is not set. Default: the process's `PATH`. */
     ffmpegSearchPath?: string;
-  } & Pick<InferencePoolOptions, 'workerUrl' | 'restartDelayMs'> = {},
+  } & Pick<InferencePoolOptions, 'workerUrl' | 'restartDelayMs'> &
+    Pick<JobQueueOptions, 'maxWaitMs'> = {},
 ): Promise<Core> {
   const ffmpeg = await describeFfmpeg(config.ffmpegPath, { searchPath: options.ffmpegSearchPath });
   logger.info({ ffmpeg: ffmpeg.path, version: ffmpeg.version, source: ffmpeg.source }, 'ffmpeg');
@@ -45,7 +46,7 @@ export async function createCore(
     workerUrl: options.workerUrl,
     restartDelayMs: options.restartDelayMs,
   });
-  const queue = new JobQueue({ concurrency: config.queue.concurrency, maxPending: config.queue.maxPending });
+  const queue = new JobQueue({ concurrency: config.queue.concurrency, maxPending: config.queue.maxPending, maxWaitMs: options.maxWaitMs });
   const transcriber = new SpeechTranscriber({
     model,
     pool,

@@ -37,9 +37,19 @@ export interface ChunkResult extends FramePredictions {
   runMs: number;
 }
 
+/**
+ * Whose window a chunk is: the pool reads the job's priority when a worker frees up (so a job
+ * promoted while its windows wait is served first at once), and drops a waiting window when
+ * the job's signal aborts. A core Job is one.
+ */
+export interface PoolJob {
+  readonly priority: number;
+  readonly signal?: AbortSignal;
+}
+
 interface Task {
   samples: Float32Array;
-  priority: number;
+  job: PoolJob;
   seq: number;
   resolve: (result: ChunkResult) => void;
   reject: (error: Error) => void;
@@ -55,8 +65,9 @@ const DEFAULT_WORKER = new URL(`./inference-worker.${import.meta.url.endsWith('.
 
 /**
  * Runs the model in worker threads so that onnxruntime's native work never blocks the event
- * loop. Each worker owns one session and runs one chunk at a time; waiting chunks are served
- * highest priority first, so a short voice note's chunk overtakes the rest of a long file's. A
+ * loop. Each worker owns one session and runs one chunk at a time; waiting chunks are served by
+ * their job's priority as it stands when a worker frees up, so a short voice note's chunk
+ * overtakes the rest of a long file's, and a long file promoted after its wait overtakes both. A
  * worker that dies fails its chunk with an InferenceError and is replaced.
  */
 export class InferencePool {
@@ -92,14 +103,37 @@ export class InferencePool {
     return this.waiting.length;
   }
 
-  /** Runs one chunk of normalised audio; higher `priority` runs sooner. */
-  run(samples: Float32Array, priority = 0): Promise<ChunkResult> {
+  /**
+   * Runs one chunk of normalised audio for `job`: a higher priority runs sooner; an aborted job's
+   * chunk leaves the line (one already on a worker finishes, and its result is dropped by the job).
+   */
+  run(samples: Float32Array, job: PoolJob = { priority: 0 }): Promise<ChunkResult> {
     if (this.closed) return Promise.reject(new InferenceError('the inference pool is closed', this.options.modelName, [1, samples.length]));
     if (this.unavailable) return Promise.reject(new SttError('model_unavailable', undefined, { cause: this.unavailable }));
+    const { signal } = job;
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise<ChunkResult>((resolve, reject) => {
-      const task: Task = { samples, priority, seq: this.seq++, resolve, reject };
-      const at = this.waiting.findIndex((t) => t.priority < priority);
-      this.waiting.splice(at < 0 ? this.waiting.length : at, 0, task);
+      const onAbort = (): void => {
+        const index = this.waiting.indexOf(task);
+        if (index < 0) return;
+        this.waiting.splice(index, 1);
+        reject(signal?.reason as Error);
+      };
+      const task: Task = {
+        samples,
+        job,
+        seq: this.seq++,
+        resolve: (result) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(result);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(task);
       this.dispatch();
     });
   }
@@ -182,15 +216,27 @@ export class InferencePool {
     );
   }
 
+  /** Takes the waiting chunk whose job goes first now. */
+  private next(): Task {
+    let best = 0;
+    for (let i = 1; i < this.waiting.length; i++) if (goesBefore(this.waiting[i], this.waiting[best])) best = i;
+    return this.waiting.splice(best, 1)[0];
+  }
+
   private dispatch(): void {
     for (const slot of this.slots) {
       if (slot.task || this.waiting.length === 0) continue;
-      const task = this.waiting.shift() as Task;
+      const task = this.next();
       slot.task = task;
       const request: WorkerRequest = { type: 'run', id: task.seq, samples: task.samples };
       slot.worker.postMessage(request);
     }
   }
+}
+
+/** True when `a` runs before `b`: its job's priority is higher now, or the same and it came first. */
+function goesBefore(a: Task, b: Task): boolean {
+  return a.job.priority > b.job.priority || (a.job.priority === b.job.priority && a.seq < b.seq);
 }
 
 async function spawn(options: InferencePoolOptions): Promise<{ worker: Worker; device: Device; fallback?: string }> {

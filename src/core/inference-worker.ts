@@ -46,7 +46,7 @@ async function main(): Promise<void> {
       } catch (error) {
         if (data.device === 'cuda') throw error;
         const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-        fallback = `${reason}; for GPU inference install them with: npm install --onnxruntime-node-install=cuda12`;
+        fallback = `${reason}; for GPU inference install them with: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js`;
         session = await ort.InferenceSession.create(data.onnxPath, options(['cpu']));
       }
     }

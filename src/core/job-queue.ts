@@ -1,5 +1,6 @@
-import PQueue from 'p-queue';
+import { randomUUID } from 'node:crypto';
 import { SttError } from './errors.js';
+import type { JobHandle, JobState } from './types.js';
 
 export interface JobQueueOptions {
   /** Jobs running at once. */
@@ -7,12 +8,12 @@ export interface JobQueueOptions {
   /** Jobs admitted but not yet running (decoding or waiting) beyond which new ones are refused. */
   maxPending: number;
   /**
-   * A job that has waited this long jumps ahead of every shorter one, so long files are never
-   * starved by a stream of voice notes. Default 60 s.
+   * A job that has waited this long jumps ahead of every shorter one, in the queue and in the
+   * inference pool, so long files are never starved by a stream of voice notes. Default 60 s.
    */
   maxWaitMs?: number;
   /**
-   * The clock jobs are timed with, for the Retry-After estimate; tests hand in their own.
+   * The clock jobs are timed with, for the Retry-After and ETA estimates; tests hand in their own.
    * @defaultValue performance.now
    */
   now?: () => number;
@@ -22,39 +23,101 @@ export interface JobQueueOptions {
 const FIRST_JOB_SEC = 5;
 /** Weight of the newest job in the moving average of job times. */
 const JOB_TIME_WEIGHT = 0.2;
+/** Turns a class may hold apart: a job's priority is its class times this, less its turn. */
+const TURNS_PER_CLASS = 1000;
+/** A promoted job's priority: above every class, so it goes before every voice note. */
+const PROMOTED = TURNS_PER_CLASS;
 
-export interface JobOptions {
-  /** Length of the audio; shorter jobs run first. */
-  durationSec: number;
-  signal?: AbortSignal;
-  /** Told, once, how many jobs are ahead (running or waiting) when this one is queued. */
-  onQueued?: (ahead: number) => void;
+/** What a job is admitted with: who it is for and what may stop it. */
+export interface JobInit {
+  /** Correlates log lines; default a random UUID. */
+  id?: string;
+  /** Where the job came from (http, telegram, discord, cli): a metrics label. */
+  source?: string;
   /**
    * Who the job is for (a platform's user id, say). Within a length class jobs take turns by
    * owner: a person's second job waits behind everyone else's first. Unset: no turns, arrival
    * order only.
    */
   owner?: string;
+  /** The caller's own signal (a client that went away): aborting it cancels the job. */
+  signal?: AbortSignal;
 }
 
-/** An admitted job's ticket: hold it while decoding, then run or release it. */
-export interface Ticket {
-  run<T>(task: () => Promise<T>, options: JobOptions): Promise<T>;
-  release(): void;
+export interface RunOptions {
+  /** Length of the audio; shorter jobs run first. */
+  durationSec: number;
+  /** Told, once, how many jobs are ahead (running or waiting) when this one is queued. */
+  onQueued?: (ahead: number) => void;
 }
-
-interface Waiting {
-  id: string;
-  priority: number;
-  seq: number;
-}
-
-/** Turns a class may hold apart: p-queue's priority is the class times this, less the turn. */
-const TURNS_PER_CLASS = 1000;
 
 /**
- * Priority for a job of this length: voice notes (≤ 30 s) share the top class and so keep their
- * order of arrival; longer files come after, the longest last.
+ * One piece of work from admission to its end, and the one thing every scheduler reads: the
+ * queue orders by `priority`, the inference pool serves windows by the same `priority` and
+ * drops them on `signal`, and the transcriber counts windows into `progress`. Promotion,
+ * cancellation and progress each change this object and nothing else.
+ */
+export class Job implements JobHandle {
+  readonly id: string;
+  readonly source: string;
+  readonly owner: string | undefined;
+  /** Aborted by {@link cancel} or by the caller's signal. */
+  readonly signal: AbortSignal;
+  /** Admission order: among equal priorities, first come first served. */
+  readonly seq: number;
+  state: JobState = 'admitted';
+  /** Seconds of audio, once decoded. */
+  durationSec: number | undefined;
+  /** Higher goes first; set once from the length (priorityFor), raised once by promotion. */
+  priority = 0;
+  windows = 0;
+  windowsDone = 0;
+  private readonly controller = new AbortController();
+
+  constructor(
+    private readonly queue: JobQueue,
+    seq: number,
+    init: JobInit,
+  ) {
+    this.id = init.id ?? randomUUID();
+    this.source = init.source ?? 'unknown';
+    this.owner = init.owner;
+    this.seq = seq;
+    this.signal = init.signal ? AbortSignal.any([this.controller.signal, init.signal]) : this.controller.signal;
+  }
+
+  /** Share of the model's windows done, 0..1. */
+  get progress(): number {
+    return this.windows === 0 ? 0 : this.windowsDone / this.windows;
+  }
+
+  position(): number | null {
+    return this.queue.positionOf(this);
+  }
+
+  etaSec(): number | undefined {
+    return this.queue.etaSecOf(this);
+  }
+
+  /** Stops the job: a waiting one leaves the queue, a running one stops at its next window. */
+  cancel(reason: unknown = new SttError('cancelled')): void {
+    this.controller.abort(reason);
+  }
+
+  /** Queues the decoded job and runs `task` in its turn. */
+  run<T>(task: () => Promise<T>, options: RunOptions): Promise<T> {
+    return this.queue.enqueue(this, task, options);
+  }
+
+  /** Gives up a job's place when it never ran (its decode failed); harmless once it has. */
+  release(): void {
+    this.queue.release(this);
+  }
+}
+
+/**
+ * Priority class for a job of this length: voice notes (≤ 30 s) share the top class and so keep
+ * their order of arrival; longer files come after, the longest last.
  */
 export function priorityFor(durationSec: number): number {
   if (durationSec <= 30) return 0;
@@ -62,132 +125,200 @@ export function priorityFor(durationSec: number): number {
   return -2;
 }
 
+interface Waiting {
+  job: Job;
+  start: () => void;
+  promote: NodeJS.Timeout | undefined;
+}
+
 /**
- * The one queue every source (HTTP, Telegram, Discord, CLI) goes through, on p-queue. A job is
- * admitted first (refused at once with `queue_full` when too many wait), decoded outside the
- * queue so its length is known, then queued with a priority by length.
+ * The one queue every source (HTTP, Telegram, Discord, CLI) goes through. A job is admitted
+ * first (refused at once with `queue_full` when too many wait), decoded outside the queue so
+ * its length is known, then queued with a priority by length and run when a slot is free.
  */
 export class JobQueue {
-  private readonly queue: PQueue;
-  private readonly waiting = new Map<string, Waiting>();
+  /** Jobs admitted and not ended, in admission order: what a job still decoding has ahead. */
+  private readonly live = new Set<Job>();
+  private readonly queued: Waiting[] = [];
   /** Jobs queued or running per owner: a new job's turn. */
   private readonly owned = new Map<string, number>();
   private admitted = 0;
+  private active = 0;
   private seq = 0;
   private accepting = true;
-  /** Set by drain(): called when the last admitted job starts running or is released. */
-  private onNoneAdmitted: (() => void) | undefined;
+  /** Set by drain(): called whenever the count of admitted or running jobs falls. */
+  private onFewer: (() => void) | undefined;
   private drained: Promise<void> | undefined;
   /** Moving average of how long a job runs, in seconds. */
   private jobSec = FIRST_JOB_SEC;
   private readonly now: () => number;
 
   constructor(private readonly options: JobQueueOptions) {
-    this.queue = new PQueue({ concurrency: options.concurrency });
     this.now = options.now ?? (() => performance.now());
   }
 
-  /** Jobs admitted and not yet running. */
+  /** Jobs admitted and not yet running: decoding, or waiting their turn. */
+  get waiting(): number {
+    return this.admitted;
+  }
+
+  /** @deprecated The same count as {@link waiting}, under its old name, until every reader says `waiting`. */
   get pending(): number {
     return this.admitted;
   }
 
   /** Jobs running now. */
   get running(): number {
-    return this.queue.pending;
+    return this.active;
   }
 
   get maxPending(): number {
     return this.options.maxPending;
   }
 
-  /** Reserves a place, or throws `queue_full` (or `shutting_down`) at once. */
-  admit(): Ticket {
+  /** Reserves a place for a new job, or throws `queue_full` (or `shutting_down`) at once. */
+  admit(init: JobInit = {}): Job {
     if (!this.accepting) throw new SttError('shutting_down');
     if (this.admitted >= this.options.maxPending) {
       throw new SttError('queue_full', undefined, { retryAfterSec: this.retryAfterSec() });
     }
     this.admitted++;
-    let held = true;
-    const release = (): void => {
-      if (held) {
-        held = false;
-        this.admitted--;
-        if (this.admitted === 0) this.onNoneAdmitted?.();
-      }
-    };
-    return {
-      release,
-      run: <T>(task: () => Promise<T>, options: JobOptions): Promise<T> => this.enqueue(task, options, release),
-    };
+    const job = new Job(this, ++this.seq, init);
+    this.live.add(job);
+    return job;
   }
 
   /** Stops admitting new jobs; resolves once every admitted job has finished. */
   drain(): Promise<void> {
     this.accepting = false;
     this.drained ??= (async () => {
-      // Admitted jobs still decoding have not reached p-queue yet: wait until each has either
-      // started running or been released, then for p-queue to finish what runs.
-      if (this.admitted > 0) await new Promise<void>((resolve) => (this.onNoneAdmitted = resolve));
-      await this.queue.onIdle();
+      while (this.admitted > 0 || this.active > 0) await new Promise<void>((resolve) => (this.onFewer = resolve));
     })();
     return this.drained;
   }
 
-  private enqueue<T>(task: () => Promise<T>, options: JobOptions, release: () => void): Promise<T> {
-    const id = `job-${++this.seq}`;
+  /**
+   * Jobs ahead of `job` while it has not started: while it decodes, every job admitted before it;
+   * once queued, the running ones and those queued that go first. Null once it runs.
+   */
+  positionOf(job: Job): number | null {
+    if (job.state === 'admitted') {
+      let ahead = 0;
+      for (const other of this.live) {
+        if (other === job) break;
+        ahead++;
+      }
+      return ahead;
+    }
+    if (job.state === 'waiting') return this.active + this.queued.filter((w) => goesBefore(w.job, job)).length;
+    return null;
+  }
+
+  /** When a job not yet running may be done: the slots' share of the jobs ahead, at the recent pace. */
+  etaSecOf(job: Job): number | undefined {
+    const ahead = this.positionOf(job);
+    if (ahead === null) return undefined;
+    return Math.ceil((Math.floor(ahead / this.options.concurrency) + 1) * this.jobSec);
+  }
+
+  enqueue<T>(job: Job, task: () => Promise<T>, options: RunOptions): Promise<T> {
+    if (job.state !== 'admitted') return Promise.reject(new Error(`job ${job.id} was queued twice`));
+    if (job.signal.aborted) {
+      this.release(job);
+      return Promise.reject(job.signal.reason as Error);
+    }
+    job.durationSec = options.durationSec;
     // The owner's n-th job in flight takes turn n: behind every other owner's earlier turns.
-    const { owner } = options;
+    const { owner } = job;
     const turn = owner === undefined ? 0 : Math.min(this.owned.get(owner) ?? 0, TURNS_PER_CLASS - 1);
     if (owner !== undefined) this.owned.set(owner, (this.owned.get(owner) ?? 0) + 1);
-    const disown = (): void => {
-      if (owner === undefined) return;
-      const left = (this.owned.get(owner) ?? 1) - 1;
-      if (left === 0) this.owned.delete(owner);
-      else this.owned.set(owner, left);
-    };
-    const entry: Waiting = { id, priority: priorityFor(options.durationSec) * TURNS_PER_CLASS - turn, seq: this.seq };
+    job.priority = priorityFor(options.durationSec) * TURNS_PER_CLASS - turn;
+    job.state = 'waiting';
     // Ahead: the jobs that go first; none when a slot is free and nobody waits before it.
-    const waitingAhead = [...this.waiting.values()].filter((w) => w.priority >= entry.priority).length;
-    const ahead = this.queue.pending < this.options.concurrency && waitingAhead === 0 ? 0 : this.queue.pending + waitingAhead;
-    this.waiting.set(id, entry);
-    const maxWait = this.options.maxWaitMs ?? 60_000;
-    const promote = entry.priority <= -TURNS_PER_CLASS ? setTimeout(() => this.promote(id), maxWait) : undefined;
-    promote?.unref();
-    const leave = (): void => {
-      if (this.waiting.delete(id)) release();
-      clearTimeout(promote);
-    };
-    const result = this.queue.add(
-      async () => {
-        leave();
-        const started = this.now();
-        try {
-          return await task();
-        } finally {
-          const seconds = (this.now() - started) / 1000;
-          this.jobSec += JOB_TIME_WEIGHT * (seconds - this.jobSec);
-        }
-      },
-      { priority: entry.priority, id, signal: options.signal },
-    ) as Promise<T>;
-    options.onQueued?.(ahead);
-    return result.finally(() => {
-      leave();
-      disown();
+    const waitingAhead = this.queued.filter((w) => goesBefore(w.job, job)).length;
+    const ahead = this.active < this.options.concurrency && waitingAhead === 0 ? 0 : this.active + waitingAhead;
+
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => {
+        const index = this.queued.indexOf(entry);
+        if (index < 0) return;
+        this.queued.splice(index, 1);
+        clearTimeout(entry.promote);
+        this.end(job);
+        reject(job.signal.reason);
+      };
+      const entry: Waiting = {
+        job,
+        promote: undefined,
+        start: () => {
+          job.signal.removeEventListener('abort', onAbort);
+          this.admitted--;
+          this.active++;
+          job.state = 'running';
+          const started = this.now();
+          void (async () => {
+            try {
+              resolve(await task());
+            } catch (error) {
+              reject(error);
+            } finally {
+              const seconds = (this.now() - started) / 1000;
+              this.jobSec += JOB_TIME_WEIGHT * (seconds - this.jobSec);
+              this.active--;
+              this.end(job);
+              this.dispatch();
+            }
+          })();
+        },
+      };
+      if (job.priority <= -TURNS_PER_CLASS) {
+        entry.promote = setTimeout(() => (job.priority = PROMOTED), this.options.maxWaitMs ?? 60_000);
+        entry.promote.unref();
+      }
+      job.signal.addEventListener('abort', onAbort, { once: true });
+      this.queued.push(entry);
+      options.onQueued?.(ahead);
+      this.dispatch();
     });
   }
 
-  private promote(id: string): void {
-    const entry = this.waiting.get(id);
-    if (!entry) return;
-    entry.priority = TURNS_PER_CLASS;
-    this.queue.setPriority(id, TURNS_PER_CLASS);
+  release(job: Job): void {
+    if (job.state !== 'admitted') return;
+    this.admitted--;
+    this.end(job);
+  }
+
+  /** Starts the best queued jobs while slots are free: highest priority, then first admitted. */
+  private dispatch(): void {
+    while (this.active < this.options.concurrency && this.queued.length > 0) {
+      let best = 0;
+      for (let i = 1; i < this.queued.length; i++) if (goesBefore(this.queued[i].job, this.queued[best].job)) best = i;
+      const [entry] = this.queued.splice(best, 1);
+      clearTimeout(entry.promote);
+      entry.start();
+    }
+  }
+
+  private end(job: Job): void {
+    if (job.state === 'waiting') this.admitted--;
+    if (job.state !== 'admitted' && job.owner !== undefined) {
+      const left = (this.owned.get(job.owner) ?? 1) - 1;
+      if (left === 0) this.owned.delete(job.owner);
+      else this.owned.set(job.owner, left);
+    }
+    job.state = 'ended';
+    this.live.delete(job);
+    this.onFewer?.();
   }
 
   /** When a refused client may find room: the jobs ahead of it, at the recent pace of jobs. */
   private retryAfterSec(): number {
-    const ahead = this.admitted + this.queue.pending;
+    const ahead = this.admitted + this.active;
     return Math.max(1, Math.min(120, Math.ceil((ahead * this.jobSec) / this.options.concurrency)));
   }
+}
+
+/** True when `a` runs before `b`: a higher priority, or the same and admitted earlier. */
+function goesBefore(a: Job, b: Job): boolean {
+  return a.priority > b.priority || (a.priority === b.priority && a.seq < b.seq);
 }

@@ -28,12 +28,18 @@ export class Metrics {
     buckets: [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
     registers: [this.registry],
   });
-  readonly queueDepth = new Gauge({
-    name: 'stt_queue_depth',
-    help: 'Jobs admitted and waiting to run.',
+  /** The three counts, each under the one word /healthz and the README use for it. */
+  readonly waiting = new Gauge({
+    name: 'stt_jobs_waiting',
+    help: 'Jobs taken in and not yet running: decoding, or waiting their turn.',
     registers: [this.registry],
   });
-  readonly running = new Gauge({ name: 'stt_jobs_running', help: 'Jobs running.', registers: [this.registry] });
+  readonly running = new Gauge({ name: 'stt_jobs_running', help: 'Jobs running inference.', registers: [this.registry] });
+  readonly uploading = new Gauge({
+    name: 'stt_uploading',
+    help: 'Request bodies on the transcription routes still arriving.',
+    registers: [this.registry],
+  });
   readonly httpRequests = new Counter({
     name: 'stt_http_requests_total',
     help: 'HTTP requests by route and status code.',

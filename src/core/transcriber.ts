@@ -10,7 +10,7 @@ import { buildSegments } from './segments.js';
 import { SAMPLE_RATE, decodeAudio } from './decode.js';
 import { SttError, fileTooLarge, toSttError } from './errors.js';
 import type { InferencePool } from './inference-pool.js';
-import { priorityFor, type JobQueue } from './job-queue.js';
+import type { Job, JobQueue } from './job-queue.js';
 import type { Metrics } from './metrics.js';
 import type { ModelFiles } from './model-files.js';
 import { peakNormalize, zeroMeanUnitVariance } from './normalize.js';
@@ -66,7 +66,8 @@ export class SpeechTranscriber implements Transcriber {
     return {
       model: model.name,
       device: pool.device,
-      queued: queue.pending,
+      waiting: queue.waiting,
+      queued: queue.waiting,
       running: queue.running,
       maxPending: queue.maxPending,
       maxDurationSec: limits.maxDurationSec,
@@ -80,21 +81,22 @@ export class SpeechTranscriber implements Transcriber {
     const { metrics } = this.options;
     const started = performance.now();
     try {
-      const ticket = this.options.queue.admit();
+      const job = this.options.queue.admit({ id: options.jobId, source, owner: options.owner, signal: options.signal });
       this.updateGauges();
+      options.onAdmitted?.(job);
       try {
-        const samples = await this.decode(input, options.signal, options.owner);
+        const samples = await this.decode(input, job);
         const duration = samples.length / SAMPLE_RATE;
         if (duration < MIN_DURATION_SEC) throw new SttError('audio_too_short');
         peakNormalize(samples);
         if (this.options.saveNormalizedWav) await this.saveDebugCopy(samples, log);
         log.debug({ duration }, 'decoded, queueing');
-        const transcript = await ticket.run(
+        const transcript = await job.run(
           async () => {
             this.updateGauges();
-            return this.infer(samples, duration, started, options);
+            return this.infer(samples, duration, started, job, options.onPartial);
           },
-          { durationSec: duration, signal: options.signal, onQueued: options.onQueued, owner: options.owner },
+          { durationSec: duration, onQueued: options.onQueued },
         );
         metrics?.requests.inc({ source, outcome: 'ok' });
         metrics?.processingSeconds.observe({ source }, transcript.processingMs / 1000);
@@ -103,7 +105,7 @@ export class SpeechTranscriber implements Transcriber {
         log.info({ duration, processingMs: transcript.processingMs, words: transcript.words.length }, 'transcribed');
         return transcript;
       } finally {
-        ticket.release();
+        job.release();
         this.updateGauges();
       }
     } catch (error) {
@@ -115,8 +117,9 @@ export class SpeechTranscriber implements Transcriber {
     }
   }
 
-  private async decode(input: AudioInput, signal: AbortSignal | undefined, owner: string | undefined): Promise<Float32Array> {
+  private async decode(input: AudioInput, job: Job): Promise<Float32Array> {
     const { ffmpegPath, limits } = this.options;
+    const { signal, owner } = job;
     const data = input.kind === 'buffer' ? input.data : { path: input.path };
     if (!(data instanceof Uint8Array)) {
       await access(data.path).catch((error: unknown) => {
@@ -144,16 +147,21 @@ export class SpeechTranscriber implements Transcriber {
     }
   }
 
-  private async infer(samples: Float32Array, duration: number, started: number, options: TranscribeOptions): Promise<Transcript> {
+  /**
+   * Runs the job's windows one after another through the pool, which serves them by the job's
+   * priority as it stands (a promoted job's windows go first there too); a cancelled job stops
+   * before its next window.
+   */
+  private async infer(samples: Float32Array, duration: number, started: number, job: Job, onPartial: TranscribeOptions['onPartial']): Promise<Transcript> {
     const { model, pool, chunkSec, strideSec } = this.options;
-    const { signal, onPartial } = options;
+    const { signal } = job;
     const chunks = windowsFor(samples, chunkSec, strideSec);
-    const priority = priorityFor(duration);
+    job.windows = chunks.length;
     const ids: Int32Array[] = [];
     const probs: Float32Array[] = [];
     let inferenceMs = 0;
     for (const chunk of chunks) {
-      signal?.throwIfAborted();
+      signal.throwIfAborted();
       let piece = samples.subarray(chunk.start, chunk.end);
       piece = model.doNormalize ? zeroMeanUnitVariance(piece) : piece.slice();
       if (piece.length < MIN_CHUNK_SAMPLES) {
@@ -161,7 +169,8 @@ export class SpeechTranscriber implements Transcriber {
         padded.set(piece);
         piece = padded;
       }
-      const result = await pool.run(piece, priority);
+      const result = await pool.run(piece, job);
+      job.windowsDone++;
       inferenceMs += result.runMs;
       const { from, to } = chunks.length === 1 ? { from: 0, to: result.frames } : keptFrames(chunk, result.frames);
       ids.push(result.ids.subarray(from, to));
@@ -200,7 +209,7 @@ export class SpeechTranscriber implements Transcriber {
   }
 
   private updateGauges(): void {
-    this.options.metrics?.queueDepth.set(this.options.queue.pending);
+    this.options.metrics?.waiting.set(this.options.queue.waiting);
     this.options.metrics?.running.set(this.options.queue.running);
   }
 }

@@ -67,6 +67,26 @@ export interface TranscribeOptions {
    * change (the last word of a window may still grow), and how many windows are done.
    */
   onPartial?: (partial: { text: string; windowsDone: number; windows: number }) => void;
+  /**
+   * Called once the job has a place (before decoding), with the job as the core holds it: async
+   * jobs read its position and progress from there while the promise is pending.
+   */
+  onAdmitted?: (job: JobHandle) => void;
+}
+
+/** Where a job stands in the core: decoding, waiting its turn, running, or over. */
+export type JobState = 'admitted' | 'waiting' | 'running' | 'ended';
+
+/** A job as the core holds it, for whoever submitted it; cancel it through the signal handed in. */
+export interface JobHandle {
+  readonly id: string;
+  readonly state: JobState;
+  /** Share of the model's windows done, 0..1. */
+  readonly progress: number;
+  /** Jobs ahead of this one while it has not started; null once it runs. */
+  position(): number | null;
+  /** Seconds until it may be done, from the recent pace of jobs, while it has not started. */
+  etaSec(): number | undefined;
 }
 
 /** The one entry point every adapter and route uses. */
@@ -78,7 +98,9 @@ export interface Transcriber {
 export interface TranscriberStatus {
   model: string;
   device: Device;
-  /** Jobs taken in and not yet running: still uploading or decoding, or waiting their turn. */
+  /** Jobs taken in and not yet running: decoding, or waiting their turn. */
+  waiting: number;
+  /** @deprecated The same count as `waiting`, under its old name, until every reader says `waiting`. */
   queued: number;
   /** Jobs running inference now. */
   running: number;

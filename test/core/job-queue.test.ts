@@ -71,16 +71,16 @@ describe('the shared job queue', () => {
     const queue = new JobQueue({ concurrency: 1, maxPending: 20 });
     const order: string[] = [];
     const first = gate();
-    const lan = [queue.admit().run(async () => {
+    const lan = [queue.admit({ owner: 'lan' }).run(async () => {
       order.push('lan-1');
       await first.task();
-    }, { durationSec: 5, owner: 'lan' })];
-    for (let i = 2; i <= 10; i++) lan.push(queue.admit().run(async () => void order.push(`lan-${i}`), { durationSec: 5, owner: 'lan' }));
-    const minh = queue.admit().run(async () => void order.push('minh-1'), { durationSec: 5, owner: 'minh' });
+    }, { durationSec: 5 })];
+    for (let i = 2; i <= 10; i++) lan.push(queue.admit({ owner: 'lan' }).run(async () => void order.push(`lan-${i}`), { durationSec: 5 }));
+    const minh = queue.admit({ owner: 'minh' }).run(async () => void order.push('minh-1'), { durationSec: 5 });
     // A second note from Minh waits its turn behind Lan's second.
-    const minh2 = queue.admit().run(async () => void order.push('minh-2'), { durationSec: 5, owner: 'minh' });
+    const minh2 = queue.admit({ owner: 'minh' }).run(async () => void order.push('minh-2'), { durationSec: 5 });
     // A long file from someone new still comes after every voice note.
-    const long = queue.admit().run(async () => void order.push('an-long'), { durationSec: 200, owner: 'an' });
+    const long = queue.admit({ owner: 'an' }).run(async () => void order.push('an-long'), { durationSec: 200 });
     first.open();
     await Promise.all([...lan, minh, minh2, long]);
     expect(order).toEqual(['lan-1', 'minh-1', 'lan-2', 'minh-2', 'lan-3', 'lan-4', 'lan-5', 'lan-6', 'lan-7', 'lan-8', 'lan-9', 'lan-10', 'an-long']);
@@ -118,11 +118,11 @@ describe('the shared job queue', () => {
     const blocker = gate();
     const running = queue.admit().run(blocker.task, { durationSec: 5 });
     const controller = new AbortController();
-    const waiting = queue.admit().run(async () => 'ran', { durationSec: 5, signal: controller.signal });
-    expect(queue.pending).toBe(1);
+    const waiting = queue.admit({ signal: controller.signal }).run(async () => 'ran', { durationSec: 5 });
+    expect(queue.waiting).toBe(1);
     controller.abort();
     await expect(waiting).rejects.toThrow();
-    expect(queue.pending).toBe(0);
+    expect(queue.waiting).toBe(0);
     blocker.open();
     await running;
   });
@@ -140,6 +140,69 @@ describe('the shared job queue', () => {
     blocker.open();
     await drained;
     expect(finished).toBe(true);
+    await running;
+  });
+
+  it('one Job carries id, source, owner, length and priority from admission; promotion raises that one priority', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const queue = new JobQueue({ concurrency: 1, maxPending: 10, maxWaitMs: 30_000 });
+      const blocker = gate();
+      const running = queue.admit({ source: 'telegram', owner: 'lan' });
+      expect(running).toMatchObject({ source: 'telegram', owner: 'lan', state: 'admitted', priority: 0, progress: 0 });
+      void running.run(blocker.task, { durationSec: 5 });
+      expect(running.state).toBe('running');
+      const long = queue.admit({ id: 'upload-7', source: 'http' });
+      void long.run(async () => undefined, { durationSec: 250 });
+      expect(long).toMatchObject({ id: 'upload-7', state: 'waiting', durationSec: 250, priority: -2000 });
+      vi.advanceTimersByTime(29_999);
+      expect(long.priority).toBe(-2000);
+      vi.advanceTimersByTime(1);
+      // Above every class: the pool reads this same number for the job's windows.
+      expect(long.priority).toBe(1000);
+      blocker.open();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('positions: jobs admitted before one still decoding, then those that run first once it is queued; null once it runs', async () => {
+    let clock = 0;
+    const queue = new JobQueue({ concurrency: 1, maxPending: 10, now: () => clock });
+    const blocker = gate();
+    const first = queue.admit();
+    const second = queue.admit();
+    const third = queue.admit();
+    expect([first.position(), second.position(), third.position()]).toEqual([0, 1, 2]);
+    const ran = first.run(async () => {
+      await blocker.task();
+      clock += 3000;
+    }, { durationSec: 5 });
+    expect(first.position()).toBeNull();
+    // The third, a voice note, is decoded first: it goes before the second, a long file.
+    const notes = [third.run(async () => undefined, { durationSec: 5 }), second.run(async () => undefined, { durationSec: 200 })];
+    expect([third.position(), second.position()]).toEqual([1, 2]);
+    // Before any job has run each is taken for 5 s: two ahead at one a time, then its own.
+    expect(second.etaSec()).toBe(15);
+    blocker.open();
+    await Promise.all([ran, ...notes]);
+    expect([first.state, second.state, third.state]).toEqual(['ended', 'ended', 'ended']);
+    expect(second.position()).toBeNull();
+    // 5 s moved a fifth of the way to 3 s, then towards 0 s twice.
+    const next = queue.admit();
+    expect(next.etaSec()).toBe(Math.ceil(4.6 * 0.8 * 0.8));
+  });
+
+  it('a cancelled Job leaves the queue with the reason it was cancelled with', async () => {
+    const queue = new JobQueue({ concurrency: 1, maxPending: 3 });
+    const blocker = gate();
+    const running = queue.admit().run(blocker.task, { durationSec: 5 });
+    const job = queue.admit();
+    const waiting = job.run(async () => 'ran', { durationSec: 5 });
+    job.cancel(new SttError('cancelled', 'The job was cancelled.'));
+    await expect(waiting).rejects.toMatchObject({ code: 'cancelled', message: 'The job was cancelled.' });
+    expect([queue.waiting, queue.running, job.state]).toEqual([0, 1, 'ended']);
+    blocker.open();
     await running;
   });
 
