@@ -7,6 +7,8 @@ import {
   HTTPError,
   MessageFlags,
   Partials,
+  PermissionFlagsBits,
+  ApplicationCommandOptionType,
   RESTEvents,
   escapeMarkdown,
   type Attachment,
@@ -14,30 +16,29 @@ import {
   type Message,
   type MessageContextMenuCommandInteraction,
   type MessageReplyOptions,
+  type RepliableInteraction,
   type RESTPutAPIApplicationCommandsJSONBody,
+  type APIApplicationCommandBasicOption,
+  type APIApplicationCommandSubcommandOption,
+  type ChatInputCommandInteraction,
+  type Guild,
   type TextBasedChannel,
 } from 'discord.js';
 import type { Config } from '../src/config.js';
-import { SttError, fileTooLarge, toSttError } from '../src/core/errors.js';
-import { toWritten } from '../src/text/written.js';
+import { SttError } from '../src/core/errors.js';
 import type { Transcriber } from '../src/core/types.js';
 import { redactSecrets, type Logger } from '../src/logger.js';
-import {
-  BOT_STOP_GRACE_MS,
-  DISCORD_MESSAGE_LIMIT,
-  NO_SPEECH_REPLY,
-  RATE_LIMITED_REPLY,
-  UserRateLimiter,
-  downloadCapped,
-  errorReply,
-  queuedReply,
-  splitMessage,
-} from './shared.js';
+import type { ChatKey, ChatSettings, Store } from '../src/store/index.js';
+import { BASE_DEFAULTS, effectiveSettings, remember, renderFor } from './chat-settings.js';
+import { JobRunner, type MediaRef, type ReplyTarget } from './job-runner.js';
+import { errorReply, settingChanged, text, type EffectiveSettings, type ReplyLanguage, type SettingName } from './replies.js';
+import { BOT_STOP_GRACE_MS, DISCORD_MESSAGE_LIMIT, downloadCapped } from './shared.js';
 
 /**
  * The Discord bot: voice messages and audio attachments in, transcripts out, as replies to the
  * message they came in. discord.js owns the connection: its REST client waits out 429s and its
- * gateway shard resumes after a disconnect, so this module only handles messages.
+ * gateway shard resumes after a disconnect, so this module only maps messages, the Transcribe
+ * and `/transcription` commands and its replies onto the shared job runner and the store.
  *
  * `DISCORD_API_ROOT` is handed to discord.js as `rest.api`; @discordjs/rest builds every URL as
  * `${api}/v${version}${route}` (version 10), so the root is given WITHOUT the version: the default
@@ -49,9 +50,47 @@ import {
 /** The name of the message context-menu command ("Apps → Transcribe" on a message). */
 export const TRANSCRIBE_COMMAND_NAME = 'Transcribe';
 
+/** The name of the slash command for a channel's settings, search and forget. */
+export const SETTINGS_COMMAND_NAME = 'transcription';
+
+function subcommand(name: string, description: string, options: APIApplicationCommandBasicOption[]): APIApplicationCommandSubcommandOption {
+  return { type: ApplicationCommandOptionType.Subcommand, name, description, options };
+}
+
+function choice(name: string, values: readonly string[]): APIApplicationCommandBasicOption {
+  return { type: ApplicationCommandOptionType.String, name, description: name, required: true, choices: values.map((value) => ({ name: value, value })) };
+}
+
+function onOff(name: string): APIApplicationCommandBasicOption {
+  return choice(name, ['on', 'off']);
+}
+
+/** Search results per page. */
+const SEARCH_PAGE = 5;
+
 /** The application commands the bot registers (PUT, replacing any others) once it is ready. */
 export const DISCORD_COMMANDS: RESTPutAPIApplicationCommandsJSONBody = [
   { name: TRANSCRIBE_COMMAND_NAME, name_localizations: { vi: 'Chuyển thành văn bản' }, type: ApplicationCommandType.Message },
+  {
+    name: SETTINGS_COMMAND_NAME,
+    type: ApplicationCommandType.ChatInput,
+    description: 'Transcription in this channel: settings, search, forget',
+    description_localizations: { vi: 'Chép lời trong kênh này: cài đặt, tìm kiếm, xoá' },
+    // Manage Channels: whoever may shape a channel may shape its transcription.
+    default_member_permissions: String(PermissionFlagsBits.ManageChannels),
+    options: [
+      subcommand('auto', 'Transcribe voice messages here by themselves', [onOff('state')]),
+      subcommand('language', 'The language of the replies', [choice('language', ['vi', 'en', 'both'])]),
+      subcommand('timestamps', 'Times in the transcripts', [onOff('state')]),
+      subcommand('style', 'Written form, or the words as heard', [choice('style', ['written', 'raw'])]),
+      subcommand('history', 'Keep this channel\'s transcripts, to search them', [onOff('state')]),
+      subcommand('search', 'Find what was said in this channel', [
+        { type: ApplicationCommandOptionType.String, name: 'words', description: 'Words or a "quoted phrase"', required: true, max_length: 200 },
+        { type: ApplicationCommandOptionType.String, name: 'next', description: 'The page token a search gave', required: false },
+      ]),
+      subcommand('forget', 'Delete this channel\'s settings and history', []),
+    ],
+  },
 ];
 
 /** File names taken as audio when Discord sends no audio/* content type. */
@@ -69,6 +108,8 @@ export interface DiscordBotOptions {
   config: Config;
   /** The shared core; every job goes through its one queue. */
   transcriber: Transcriber;
+  /** Where each channel's settings and (when it turns history on) its transcripts are kept. */
+  store: Store;
   logger: Logger;
   /**
    * discord.js client options laid over the bot's own (intents, partials, `rest.api` from
@@ -103,14 +144,6 @@ export interface DiscordBot {
   stop(): Promise<void>;
 }
 
-/** Where a job's answer goes: replies to a message, or the response of an interaction. */
-interface ReplyTarget {
-  /** Shows the "N ahead of you" placeholder, later replaced by the first `send`. */
-  placeholder(text: string): void;
-  /** Sends the parts in order; the first replaces the placeholder if there is one. */
-  send(parts: readonly string[]): Promise<void>;
-}
-
 type LogContext = Record<string, string | number | undefined>;
 
 /** Whether an attachment is audio: by content type, else by file name. */
@@ -132,7 +165,7 @@ export function audioAttachments(message: Pick<Message, 'attachments' | 'flags'>
  * Discord sends guild messages with empty attachments); the Channel partial lets DMs arrive.
  */
 export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
-  const { config, transcriber } = options;
+  const { config, transcriber, store } = options;
   const token = config.discord.token;
   if (!token) throw new Error('createDiscordBot needs DISCORD_BOT_TOKEN; start the bot only when it is set');
   // The token, and each of its dot-separated parts (discord.js logs the first two), never leave.
@@ -140,11 +173,7 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
   const redact = (text: string): string => redactSecrets(text, secrets);
   const logger = options.logger.child({ adapter: 'discord' });
   const limits = config.limits;
-  const limiter = new UserRateLimiter(config.userRateLimit.count, config.userRateLimit.windowSec * 1000);
   const watched = new Set(config.discord.channelIds);
-  const stopGraceMs = options.stopGraceMs ?? BOT_STOP_GRACE_MS;
-  const shutdown = new AbortController();
-  const inFlight = new Set<Promise<void>>();
   let stopping = false;
 
   const client = new Client({
@@ -170,107 +199,120 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
     return { value: redact(String(error)) };
   };
 
-  /** The one error boundary: whatever `work` throws is logged with its context and answered briefly. */
-  const boundary = async (context: LogContext, target: ReplyTarget, work: () => Promise<void>): Promise<void> => {
-    try {
-      await work();
-    } catch (error) {
-      // A job cut short by stop() is told the service is restarting, whatever layer saw the abort.
-      const stt = shutdown.signal.aborted ? new SttError('shutting_down', undefined, { cause: error }) : toSttError(error);
-      const level = stt.status >= 500 ? 'error' : 'warn';
-      logger[level]({ ...context, code: stt.code, error: describeError(error) }, 'discord job failed');
-      try {
-        await target.send([errorReply(stt)]);
-      } catch (replyError) {
-        logger.error({ ...context, error: describeError(replyError) }, 'discord error reply failed');
-      }
-    }
-  };
+  const runner = new JobRunner({
+    transcriber,
+    source: 'discord',
+    limits,
+    rateLimit: config.userRateLimit,
+    progressEditMs: config.progressEditMs,
+    logger,
+    describeError,
+    stopGraceMs: options.stopGraceMs ?? BOT_STOP_GRACE_MS,
+  });
 
-  const track = (job: Promise<void>): void => {
-    inFlight.add(job);
-    void job.finally(() => inFlight.delete(job));
-  };
+  /** An attachment as the job runner sees it: declared size and length, and a capped download. */
+  const mediaOf = (attachment: Attachment): MediaRef => ({
+    size: attachment.size,
+    duration: attachment.duration ?? undefined,
+    download: async (signal) => ({
+      kind: 'buffer',
+      data: await downloadCapped(attachment.url, {
+        maxBytes: limits.maxUploadBytes,
+        maxMb: limits.maxUploadMb,
+        idleMs: limits.uploadIdleMs,
+        deadlineMs: limits.uploadDeadlineMs,
+        minBytesPerSec: limits.uploadMinBytesPerSec,
+        signal,
+        fetch: options.fetch,
+      }),
+    }),
+  });
 
-  /** Downloads one attachment (refused by its declared size first), transcribes it, replies. */
-  const transcribeAttachment = async (attachment: Attachment, jobId: string, userId: string, target: ReplyTarget, heading: string | undefined): Promise<void> => {
-    if (attachment.size > limits.maxUploadBytes) {
-      throw fileTooLarge(limits.maxUploadMb);
-    }
-    if (attachment.duration !== null && attachment.duration > limits.maxDurationSec) {
-      throw new SttError('audio_too_long', `The audio is longer than the ${limits.maxDurationSec} s limit.`);
-    }
-    const data = await downloadCapped(attachment.url, {
-      maxBytes: limits.maxUploadBytes,
-      maxMb: limits.maxUploadMb,
-      idleMs: limits.uploadIdleMs,
-      deadlineMs: limits.uploadDeadlineMs,
-      minBytesPerSec: limits.uploadMinBytesPerSec,
-      signal: shutdown.signal,
-      fetch: options.fetch,
-    });
-    const transcript = await transcriber.transcribe(
-      { kind: 'buffer', data },
-      {
-        signal: shutdown.signal,
-        jobId,
-        source: 'discord',
-        // People take turns in the queue: one person's batch does not hold up another's note.
-        owner: `discord:${userId}`,
-        onQueued: (ahead) => {
-          if (ahead > 0) target.placeholder(queuedReply(ahead));
-        },
-      },
-    );
-    // People read the reply: the written form (digits, dates, money), not the spoken words.
-    const text = toWritten(transcript.text).trim();
-    const prefix = heading ? `🎧 ${escapeMarkdown(heading)}\n` : '';
-    const parts = text ? splitMessage(text, DISCORD_MESSAGE_LIMIT - prefix.length) : [NO_SPEECH_REPLY];
-    parts[0] = prefix + parts[0];
-    await target.send(parts);
-  };
-
-  /** Replies to `message`; a placeholder, if any, is edited into the first part. */
-  const messageTarget = (message: Message, context: LogContext): ReplyTarget => {
-    let placeholder: Promise<Message | undefined> | undefined;
+  /** Replies to `message`; the placeholder is the first reply, edited in place. */
+  const messageTarget = (message: Message): ReplyTarget => {
+    let shown: Message | undefined;
     const reply = (content: string): Promise<Message> => message.reply({ content, allowedMentions: NO_PINGS });
     return {
-      placeholder(text) {
-        placeholder ??= reply(text).catch((error: unknown) => {
-          logger.warn({ ...context, error: describeError(error) }, 'discord placeholder failed');
-          return undefined;
-        });
+      async placeholder(content) {
+        shown = await reply(content);
       },
-      async send(parts) {
-        const shown = await placeholder;
-        placeholder = undefined;
-        for (const [i, content] of parts.entries()) {
-          if (i === 0 && shown) await shown.edit({ content, allowedMentions: NO_PINGS });
-          else await reply(content);
-        }
+      async edit(content) {
+        if (!shown) throw new Error('there is no placeholder to edit');
+        shown = await shown.edit({ content, allowedMentions: NO_PINGS });
+      },
+      async send(content) {
+        await reply(content);
+      },
+      async sendDocument(name, content) {
+        await message.reply({ files: [{ attachment: Buffer.from(content, 'utf8'), name }], allowedMentions: NO_PINGS });
       },
     };
   };
 
-  /** Answers a deferred interaction: edits its "thinking…" response, then follows up. */
-  const interactionTarget = (interaction: MessageContextMenuCommandInteraction): ReplyTarget => {
+  /** Answers a deferred interaction: its "thinking…" response is the placeholder, then follow-ups. */
+  const interactionTarget = (interaction: RepliableInteraction): ReplyTarget => {
     let answered = false;
-    let placeholder: Promise<unknown> | undefined;
+    const first = async (content: string): Promise<void> => {
+      if (interaction.deferred || interaction.replied) await interaction.editReply({ content, allowedMentions: NO_PINGS });
+      else await interaction.reply({ content, allowedMentions: NO_PINGS });
+      answered = true;
+    };
     return {
-      placeholder(text) {
-        if (!answered && interaction.deferred) placeholder ??= interaction.editReply({ content: text, allowedMentions: NO_PINGS }).catch(() => undefined);
+      placeholder: first,
+      edit: first,
+      async send(content) {
+        if (!answered) return first(content);
+        await interaction.followUp({ content, allowedMentions: NO_PINGS });
       },
-      async send(parts) {
-        await placeholder;
-        placeholder = undefined;
-        for (const content of parts) {
-          if (!answered && (interaction.deferred || interaction.replied)) await interaction.editReply({ content, allowedMentions: NO_PINGS });
-          else if (!answered) await interaction.reply({ content, allowedMentions: NO_PINGS });
-          else await interaction.followUp({ content, allowedMentions: NO_PINGS });
-          answered = true;
-        }
+      async sendDocument(name, content) {
+        await interaction.followUp({ files: [{ attachment: Buffer.from(content, 'utf8'), name }], allowedMentions: NO_PINGS });
       },
     };
+  };
+
+  /** A thread shares its channel's settings and history. */
+  const settingsChannelOf = (channel: TextBasedChannel): string => (channel.isThread() && channel.parentId ? channel.parentId : channel.id);
+  const keyOf = (channelId: string): ChatKey => ({ platform: 'discord', chatId: channelId });
+
+  /** What a channel has before it sets anything: REPLY_LANGUAGE, and auto-transcription where DISCORD_CHANNEL_IDS allows (DMs always). */
+  const defaultsFor = (channelId: string, inGuild: boolean): EffectiveSettings => ({
+    ...BASE_DEFAULTS,
+    language: config.replyLanguage,
+    auto: !inGuild || watched.size === 0 || watched.has(channelId),
+  });
+
+  const settingsOf = async (channel: TextBasedChannel): Promise<EffectiveSettings> => {
+    const id = settingsChannelOf(channel);
+    return effectiveSettings(await store.getSettings(keyOf(id)), defaultsFor(id, !channel.isDMBased()));
+  };
+
+  const languageFor = async (channel: TextBasedChannel | null): Promise<ReplyLanguage> => (channel ? (await settingsOf(channel)).language : config.replyLanguage);
+
+  /** Hands every audio attachment of `message` to the runner, in order, answering `target`. */
+  const transcribe = (message: Message, owner: string, target: (attachment: Attachment) => ReplyTarget, idPrefix: string, context: LogContext, asked: boolean): void => {
+    const attachments = audioAttachments(message);
+    void runner.inOrder(`discord:${message.channelId}`, async () => {
+      const settings = await settingsOf(message.channel);
+      if (!asked && !settings.auto) return;
+      const guild = message.guildId ?? '@me';
+      for (const attachment of attachments) {
+        void runner.submit({
+          id: `discord-${idPrefix}-${attachment.id}`,
+          chat: `discord:${message.channelId}`,
+          owner: `discord:${owner}`,
+          media: mediaOf(attachment),
+          reply: target(attachment),
+          language: settings.language,
+          render: renderFor(settings),
+          // Enough to link to the voice message: https://discord.com/channels/<guild>/<channel>/<message>.
+          onDelivered: settings.history ? remember(store, keyOf(settingsChannelOf(message.channel)), `${guild}/${message.channelId}/${message.id}`, message.author.id) : undefined,
+          messageLimit: DISCORD_MESSAGE_LIMIT,
+          heading: attachments.length > 1 ? escapeMarkdown(attachment.name) : undefined,
+          typing: () => keepTyping(message.channel, context),
+          context: { ...context, attachmentId: attachment.id, size: attachment.size },
+        });
+      }
+    });
   };
 
   /** Shows "typing…" in the channel until the returned function is called. */
@@ -285,62 +327,124 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
     return () => clearInterval(timer);
   };
 
-  const isWatched = (message: Message): boolean => {
-    if (!message.inGuild() || watched.size === 0) return true;
-    if (watched.has(message.channelId)) return true;
-    const channel = message.channel;
-    return channel.isThread() && channel.parentId !== null && watched.has(channel.parentId);
+  const handleMessage = (message: Message): void => {
+    const context: LogContext = { messageId: message.id, channelId: message.channelId, guildId: message.guildId ?? undefined, userId: message.author.id };
+    const target = messageTarget(message);
+    transcribe(message, message.author.id, () => target, message.id, context, false);
   };
 
-  const handleMessage = async (message: Message): Promise<void> => {
-    const attachments = audioAttachments(message);
-    const context: LogContext = { messageId: message.id, channelId: message.channelId, guildId: message.guildId ?? undefined, userId: message.author.id };
-    if (!limiter.take(message.author.id)) {
-      logger.info(context, 'discord user over the rate limit');
-      const target = messageTarget(message, context);
-      await boundary(context, target, () => target.send([RATE_LIMITED_REPLY]));
-      return;
-    }
-    const stopTyping = keepTyping(message.channel, context);
+  /** `/transcription …`: a setting changed, a search, or forget, answered ephemerally. */
+  const handleSettings = async (interaction: ChatInputCommandInteraction): Promise<void> => {
+    const channel = interaction.channel;
+    const context: LogContext = { interactionId: interaction.id, channelId: interaction.channelId, userId: interaction.user.id };
+    noteChannel(interaction.guildId, interaction.channelId);
+    const answer = (content: string): Promise<unknown> => interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_PINGS });
     try {
-      for (const attachment of attachments) {
-        const jobContext = { ...context, attachmentId: attachment.id, size: attachment.size };
-        const target = messageTarget(message, jobContext);
-        const heading = attachments.length > 1 ? attachment.name : undefined;
-        await boundary(jobContext, target, () => transcribeAttachment(attachment, `discord-${message.id}-${attachment.id}`, message.author.id, target, heading));
+      if (!channel) throw new Error('the interaction came without its channel');
+      const key = keyOf(settingsChannelOf(channel));
+      const before = await settingsOf(channel);
+      const sub = interaction.options.getSubcommand();
+      if (sub === 'search') {
+        await answer(await searchReply(key, interaction.options.getString('words', true), interaction.options.getString('next') ?? undefined, before));
+        return;
       }
-    } finally {
-      stopTyping();
+      // Discord shows the command to Manage Channels only; a server may widen that, the bot does not.
+      if (interaction.inGuild() && !interaction.memberPermissions.has(PermissionFlagsBits.ManageChannels)) {
+        await answer(text('adminsOnly', before.language));
+        return;
+      }
+      if (sub === 'forget') {
+        await store.forget(key);
+        logger.info(context, 'discord channel forgotten on request');
+        await answer(text('forgotten', before.language));
+        return;
+      }
+      const [name, patch] = settingPatch(sub, interaction);
+      const after = effectiveSettings(await store.updateSettings(key, patch), defaultsFor(key.chatId, interaction.inGuild()));
+      logger.info({ ...context, setting: name }, 'discord channel setting changed');
+      await answer(settingChanged(name, after, after.language));
+    } catch (error) {
+      logger.warn({ ...context, error: describeError(error) }, 'discord command failed');
+      await answer(errorReply(error, await languageFor(channel), limits)).catch((replyError: unknown) => {
+        logger.error({ ...context, error: describeError(replyError) }, 'discord error reply failed');
+      });
     }
+  };
+
+  /** One page of a search in this channel: who, when, the matching words and a link to each voice message. */
+  const searchReply = async (key: ChatKey, words: string, cursor: string | undefined, settings: EffectiveSettings): Promise<string> => {
+    let page;
+    try {
+      page = await store.search(key, words, { limit: SEARCH_PAGE, cursor });
+    } catch (error) {
+      if (error instanceof SttError && error.code === 'bad_query') return text('searchUsage', settings.language);
+      throw error;
+    }
+    if (page.results.length === 0) return text(settings.history ? 'searchNothing' : 'searchHistoryOff', settings.language);
+    const hits = page.results.map((hit) => {
+      const [guild, channel, message] = hit.messageRef.split('/');
+      const when = Math.floor(hit.createdAt.getTime() / 1000);
+      return `🔎 <@${hit.authorId}> · <t:${when}:f> · https://discord.com/channels/${guild}/${channel}/${message}\n> ${escapeMarkdown(hit.snippet)}`;
+    });
+    if (page.nextCursor) hits.push(`${text('searchMore', settings.language)}: \`/${SETTINGS_COMMAND_NAME} search words:${words} next:${page.nextCursor}\``);
+    return hits.join('\n');
+  };
+
+  /**
+   * Each guild's channels, as last seen: discord.js empties a guild's channel cache before it
+   * tells of the guild's removal, so the bot keeps its own list of what to forget then.
+   */
+  const guildChannels = new Map<string, Set<string>>();
+  const noteChannels = (guild: Guild): void => {
+    const known = guildChannels.get(guild.id) ?? new Set<string>();
+    for (const id of guild.channels.cache.keys()) known.add(id);
+    guildChannels.set(guild.id, known);
+  };
+  const noteChannel = (guildId: string | null, channelId: string): void => {
+    if (!guildId) return;
+    const known = guildChannels.get(guildId) ?? new Set<string>();
+    known.add(channelId);
+    guildChannels.set(guildId, known);
+  };
+
+  const forgetGuild = async (guild: Guild): Promise<void> => {
+    const channels = [...(guildChannels.get(guild.id) ?? []), ...guild.channels.cache.keys()];
+    guildChannels.delete(guild.id);
+    for (const id of new Set(channels)) await store.forget(keyOf(id));
+    logger.info({ guildId: guild.id, channels: channels.length }, 'discord bot removed from a guild; its channels\' settings and history are deleted');
   };
 
   const handleCommand = async (interaction: MessageContextMenuCommandInteraction): Promise<void> => {
     const message = interaction.targetMessage;
     const context: LogContext = { interactionId: interaction.id, messageId: message.id, channelId: interaction.channelId, userId: interaction.user.id };
     const target = interactionTarget(interaction);
-    await boundary(context, target, async () => {
+    try {
       await interaction.deferReply();
-      if (!limiter.take(interaction.user.id)) {
-        await target.send([RATE_LIMITED_REPLY]);
-        return;
-      }
-      const attachments = audioAttachments(message);
-      if (attachments.length === 0) throw new SttError('no_audio');
-      for (const attachment of attachments) {
-        const heading = attachments.length > 1 ? attachment.name : undefined;
-        await transcribeAttachment(attachment, `discord-${interaction.id}-${attachment.id}`, interaction.user.id, target, heading);
-      }
-    });
+      if (audioAttachments(message).length === 0) throw new SttError('no_audio');
+      transcribe(message, interaction.user.id, () => target, interaction.id, context, true);
+    } catch (error) {
+      logger.warn({ ...context, error: describeError(error) }, 'discord command failed');
+      await target.send(errorReply(error, await languageFor(interaction.channel), limits)).catch((replyError: unknown) => {
+        logger.error({ ...context, error: describeError(replyError) }, 'discord error reply failed');
+      });
+    }
   };
 
   client.on(Events.MessageCreate, (message) => {
     if (stopping || message.author.bot || message.system || message.author.id === client.user?.id) return;
-    if (!isWatched(message) || audioAttachments(message).length === 0) return;
-    track(handleMessage(message));
+    if (audioAttachments(message).length === 0) return;
+    handleMessage(message);
   });
   client.on(Events.InteractionCreate, (interaction) => {
-    if (stopping || !interaction.isMessageContextMenuCommand() || interaction.commandName !== TRANSCRIBE_COMMAND_NAME) return;
-    track(handleCommand(interaction));
+    if (stopping) return;
+    if (interaction.isMessageContextMenuCommand() && interaction.commandName === TRANSCRIBE_COMMAND_NAME) void runner.track(handleCommand(interaction));
+    else if (interaction.isChatInputCommand() && interaction.commandName === SETTINGS_COMMAND_NAME) void runner.track(handleSettings(interaction));
+  });
+  client.on(Events.GuildCreate, noteChannels);
+  client.on(Events.ChannelCreate, (channel) => noteChannel(channel.guildId, channel.id));
+  client.on(Events.GuildDelete, (guild) => {
+    // Removed from a guild: what its channels kept goes with it.
+    void runner.track(forgetGuild(guild));
   });
   client.on(Events.Error, (error) => logger.error({ error: describeError(error) }, 'discord client error'));
   client.on(Events.Warn, (message) => logger.warn(redact(message)));
@@ -383,17 +487,13 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
         throw new Error(`Discord login failed: ${cause.message}`, { cause });
       }
       const readyClient = await ready;
+      for (const guild of readyClient.guilds.cache.values()) noteChannels(guild);
       await registerCommands(readyClient);
       logger.info({ user: readyClient.user.tag, guilds: readyClient.guilds.cache.size, channels: watched.size > 0 ? [...watched] : 'all' }, 'discord bot ready');
     },
     async stop() {
       stopping = true;
-      const grace = setTimeout(() => shutdown.abort(new SttError('shutting_down')), stopGraceMs);
-      try {
-        await Promise.allSettled([...inFlight]);
-      } finally {
-        clearTimeout(grace);
-      }
+      await runner.stop();
       await client.destroy();
       logger.info('discord bot stopped');
     },
@@ -409,4 +509,23 @@ function safeRoute(url: string): string {
     path = url.split('?')[0];
   }
   return path.replace(/\/webhooks\/(\d+)\/[^/]+/, '/webhooks/$1/:token').replace(/\/interactions\/(\d+)\/[^/]+/, '/interactions/$1/:token');
+}
+
+/** The setting a `/transcription` subcommand changes, and how. */
+function settingPatch(sub: string, interaction: ChatInputCommandInteraction): [SettingName, ChatSettings] {
+  const on = (): boolean => interaction.options.getString('state', true) === 'on';
+  switch (sub) {
+    case 'auto':
+      return ['auto', { auto: on() }];
+    case 'timestamps':
+      return ['timestamps', { timestamps: on() }];
+    case 'history':
+      return ['history', { history: on() }];
+    case 'language':
+      return ['language', { language: interaction.options.getString('language', true) as ReplyLanguage }];
+    case 'style':
+      return ['textStyle', { textStyle: interaction.options.getString('style', true) === 'raw' ? 'raw' : 'written' }];
+    default:
+      throw new SttError('bad_request', `No such subcommand: ${sub}`);
+  }
 }

@@ -1,9 +1,9 @@
-import { SttError, fileTooLarge, toSttError, type ErrorCode } from '../src/core/errors.js';
+import { fileTooLarge } from '../src/core/errors.js';
 import { StreamLimitError, readStream } from '../src/core/read-stream.js';
 
 /**
- * What the Telegram and Discord bots share: splitting long transcripts, the replies for every
- * error, a per-user rate limit, and downloads capped while they stream.
+ * What the Telegram and Discord bots share beside the job runner: splitting long transcripts, a
+ * per-user rate limit, and downloads capped while they stream.
  */
 
 /** Telegram's message limit in characters. */
@@ -34,32 +34,6 @@ export function splitMessage(text: string, limit: number): string[] {
   }
   if (current) parts.push(current);
   return parts;
-}
-
-/** The reply for a transcript with no speech in it. */
-export const NO_SPEECH_REPLY = '🔇 Không nghe thấy lời nói nào trong tin nhắn này. (No speech found.)';
-
-/** The placeholder shown while a job waits behind others. */
-export function queuedReply(ahead: number): string {
-  return `⏳ Đang chờ, ${ahead} tin nhắn trước bạn… (${ahead} ahead of you)`;
-}
-
-const ERROR_REPLIES: Partial<Record<ErrorCode, (error: SttError) => string>> = {
-  queue_full: () => '⏳ Máy chủ đang bận, vui lòng gửi lại sau ít phút. (Busy, try again shortly.)',
-  shutting_down: () => '⏳ Máy chủ đang khởi động lại, vui lòng gửi lại sau. (Restarting, try again shortly.)',
-  audio_too_long: (e) => `⚠️ ${e.message}`,
-  payload_too_large: (e) => `⚠️ ${e.message}`,
-  audio_too_short: () => '⚠️ Tin nhắn quá ngắn để nhận dạng. (Too short to transcribe.)',
-  invalid_audio: () => '⚠️ Không đọc được tệp âm thanh này. (Could not decode this audio.)',
-  unsupported_media_type: () => '⚠️ Tệp này không có âm thanh. (This file has no audio.)',
-  no_audio: () => '⚠️ Không có âm thanh để nhận dạng. (No audio to transcribe.)',
-};
-
-/** A short reply for any error; nothing in it comes from a path, token or stack. */
-export function errorReply(error: unknown): string {
-  const stt = toSttError(error);
-  const reply = ERROR_REPLIES[stt.code];
-  return reply ? reply(stt) : '⚠️ Có lỗi khi nhận dạng, vui lòng thử lại. (Transcription failed, please retry.)';
 }
 
 /** A sliding-window limit of jobs per user, so one person cannot fill the shared queue. */
@@ -114,9 +88,6 @@ export class UserRateLimiter {
  * fits in a container's grace period (compose.yaml gives 60 s).
  */
 export const BOT_STOP_GRACE_MS = 20_000;
-
-/** The reply when a user is over the rate limit. */
-export const RATE_LIMITED_REPLY = '🐢 Bạn gửi hơi nhanh, vui lòng đợi một chút. (Too many messages, wait a moment.)';
 
 /** Thrown when a download fails; the URL is never part of the message (it may hold a token). */
 export class DownloadError extends Error {

@@ -7,13 +7,4 @@ export { createTelegramBot, type TelegramBot, type TelegramBotOptions } from './
 export { mountTelegramWebhook, TELEGRAM_WEBHOOK_PATH, WEBHOOK_SECRET_HEADER, webhookSecretFor, webhookUrlFor } from './telegram/webhook.js';
 export { DEFAULT_RETRY, type RetryOptions } from './telegram/retry.js';
 export { audioOf, type AudioRef, type AudioKind } from './telegram/media.js';
-export {
-  BOT_COMMANDS,
-  DOCUMENT_AFTER_PARTS,
-  FILE_TOO_BIG_REPLY,
-  NOT_ALLOWED_REPLY,
-  SEND_AUDIO_REPLY,
-  TRANSCRIBE_USAGE_REPLY,
-  helpReply,
-  statusReply,
-} from './telegram/replies.js';
+export { BOT_COMMANDS, DOCUMENT_AFTER_PARTS, KEEPER_MENU } from './telegram/replies.js';

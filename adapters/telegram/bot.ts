@@ -1,43 +1,39 @@
 import { Telegraf, type Context } from 'telegraf';
-import type { Chat, Message, Update, User } from 'telegraf/types';
+import type { CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User } from 'telegraf/types';
 import type { Config } from '../../src/config.js';
-import { SttError, fileTooLarge } from '../../src/core/errors.js';
-import { toWritten } from '../../src/text/written.js';
+import { SttError } from '../../src/core/errors.js';
 import type { Transcriber } from '../../src/core/types.js';
 import type { Logger } from '../../src/logger.js';
+import type { ChatKey, Store } from '../../src/store/index.js';
+import { BASE_DEFAULTS, effectiveSettings, remember, renderFor, toggle } from '../chat-settings.js';
+import { JobRunner, type MediaRef, type ReplyTarget } from '../job-runner.js';
 import {
-  BOT_STOP_GRACE_MS,
-  DownloadError,
-  NO_SPEECH_REPLY,
-  RATE_LIMITED_REPLY,
-  TELEGRAM_MESSAGE_LIMIT,
-  UserRateLimiter,
   errorReply,
-  queuedReply,
-  splitMessage,
-} from '../shared.js';
+  helpReply,
+  historyReply,
+  searchHitReply,
+  settingLabel,
+  statusReply,
+  text,
+  type EffectiveSettings,
+  type ReplyLanguage,
+  type SettingName,
+} from '../replies.js';
+import { BOT_STOP_GRACE_MS, TELEGRAM_MESSAGE_LIMIT } from '../shared.js';
 import { FileTooBigError, loggableError } from './errors.js';
 import { audioOf, fetchAudio, type AnyMessage, type AudioRef } from './media.js';
-import {
-  BOT_API_DOWNLOAD_LIMIT_BYTES,
-  BOT_COMMANDS,
-  DOCUMENT_AFTER_PARTS,
-  FILE_TOO_BIG_REPLY,
-  NOT_ALLOWED_REPLY,
-  SEND_AUDIO_REPLY,
-  TRANSCRIBE_USAGE_REPLY,
-  helpReply,
-  statusReply,
-} from './replies.js';
+import { BOT_API_DOWNLOAD_LIMIT_BYTES, BOT_COMMANDS, DOCUMENT_AFTER_PARTS, KEEPER_MENU } from './replies.js';
 import { DEFAULT_RETRY, installRetry, type RetryOptions } from './retry.js';
 import { webhookSecretFor, webhookUrlFor } from './webhook.js';
 
 /** What {@link createTelegramBot} needs. */
 export interface TelegramBotOptions {
-  /** The service's config: `telegram.*` (the token must be set), `limits`, `userRateLimit`. */
+  /** The service's config: `telegram.*` (the token must be set), `limits`, `userRateLimit`, `replyLanguage`, `progressEditMs`. */
   config: Config;
   /** The core's transcriber: every job goes through its one queue. */
   transcriber: Transcriber;
+  /** Where each chat's settings and (when it turns history on) its transcripts are kept. */
+  store: Store;
   logger: Logger;
   /**
    * Extra options for `new Telegraf`. `telegram.apiRoot` defaults to `config.telegram.apiRoot`.
@@ -88,32 +84,34 @@ export interface TelegramBot {
   handleWebhook(update: Update): Promise<void>;
 }
 
-/** A transcription's result as it is delivered. */
-type Outcome = { ok: true; text: string } | { ok: false; error: unknown };
-
-/** One message to transcribe, from acceptance to its reply. */
-interface Job {
-  chatId: number;
-  /** The message with the audio: every reply is a reply to it. */
-  messageId: number;
-  userId: number | undefined;
-  audio: AudioRef;
-  jobId: string;
-  /** Resolves when every earlier job of this chat has delivered its reply. */
-  turn: Promise<void>;
-  /** Lets the next job of this chat deliver. */
-  done: () => void;
-}
-
 /** Where an error happened, for the log and for the brief reply. */
 interface Where {
   stage: string;
   chatId?: number;
   messageId?: number;
   updateId?: number;
-  jobId?: string;
-  /** The reply was (partly) sent already: an error then gets no second reply. */
+  /** The reply was sent already: an error then gets no second reply. */
   replied?: boolean;
+}
+
+/** The updates the bot asks for: messages, button presses, and its own membership (to forget a chat it left). */
+const ALLOWED_UPDATES = ['message', 'callback_query', 'my_chat_member'] as const;
+
+/** The settings the /settings keyboard shows, in order; `auto` only in groups. */
+const KEYBOARD: readonly SettingName[] = ['language', 'auto', 'timestamps', 'textStyle', 'history'];
+
+/** Search results per page. */
+const SEARCH_PAGE = 5;
+
+/** "More results" buttons remembered at once (their cursors do not fit in callback data); the oldest go first. */
+const SEARCH_PAGES_KEPT = 500;
+
+/** What a "more results" button continues. */
+interface SearchPageRef {
+  chat: ChatKey;
+  chatId: number;
+  query: string;
+  cursor: string;
 }
 
 const TYPING_EVERY_MS = 4_500;
@@ -122,8 +120,9 @@ const PUBLIC_API_HOST = 'api.telegram.org';
 /**
  * Builds the Telegram bot (not started): private chats get every voice note, audio file, video
  * note and audio document transcribed and answered as a reply; groups per `TELEGRAM_GROUP_MODE`;
- * /start, /help, /status, /transcribe. Handlers never wait for a transcription: they enqueue it
- * and return, and the reply is sent when it is done, in order of arrival within each chat.
+ * /start, /help, /status, /transcribe. Handlers never wait for a transcription: they hand it to
+ * the job runner and return, and the reply is sent when it is done, in order of arrival within
+ * each chat.
  */
 export function createTelegramBot(options: TelegramBotOptions): TelegramBot {
   return new TelegramTranscriptionBot(options);
@@ -138,15 +137,12 @@ class TelegramTranscriptionBot implements TelegramBot {
   private readonly transcriber: Transcriber;
   private readonly log: Logger;
   private readonly fetch: typeof fetch | undefined;
-  private readonly stopGraceMs: number;
-  /** Aborted when stop()'s grace is over: cancels downloads and transcriptions still running. */
-  private readonly shutdown = new AbortController();
-  private readonly rateLimiter: UserRateLimiter;
+  private readonly runner: JobRunner;
+  private readonly store: Store;
   private readonly allowed: Set<string> | undefined;
-  /** Everything running in the background: jobs, replies, chat actions. */
-  private readonly inflight = new Set<Promise<void>>();
-  /** Per chat, the promise of the last accepted job's delivery. */
-  private readonly chatTails = new Map<number, Promise<void>>();
+  /** The "more results" buttons out there, by the number in their callback data. */
+  private readonly searchPages = new Map<number, SearchPageRef>();
+  private searchPageSeq = 0;
   private polling: Promise<void> | undefined;
   private firstPoll: (() => void) | undefined;
   private state: 'new' | 'running' | 'stopping' = 'new';
@@ -160,13 +156,23 @@ class TelegramTranscriptionBot implements TelegramBot {
     this.token = token;
     this.config = config;
     this.transcriber = options.transcriber;
+    this.store = options.store;
     this.log = options.logger.child({ component: 'telegram' });
     this.fetch = options.fetch;
-    this.stopGraceMs = options.stopGraceMs ?? BOT_STOP_GRACE_MS;
     this.mode = config.telegram.webhookUrl ? 'webhook' : 'polling';
     this.webhookSecret = webhookSecretFor(token, config.telegram.webhookSecret);
-    this.rateLimiter = new UserRateLimiter(config.userRateLimit.count, config.userRateLimit.windowSec * 1000);
     this.allowed = config.telegram.allowedChatIds.length > 0 ? new Set(config.telegram.allowedChatIds) : undefined;
+    this.runner = new JobRunner({
+      transcriber: options.transcriber,
+      source: 'telegram',
+      limits: config.limits,
+      rateLimit: config.userRateLimit,
+      progressEditMs: config.progressEditMs,
+      logger: this.log,
+      describeError: (error) => this.loggable(error),
+      replyFor: (error, language) => (error instanceof FileTooBigError ? text('fileTooBig', language) : undefined),
+      stopGraceMs: options.stopGraceMs ?? BOT_STOP_GRACE_MS,
+    });
 
     const telegrafOptions = options.telegrafOptions ?? {};
     this.bot = new Telegraf(token, {
@@ -207,7 +213,11 @@ class TelegramTranscriptionBot implements TelegramBot {
       });
     }
     try {
+      // Everyone sees the default menu; private chats (where the user is in charge) and group
+      // administrators also see the commands that change or delete what the chat keeps.
       await this.bot.telegram.setMyCommands(BOT_COMMANDS.map((c) => ({ ...c })));
+      await this.bot.telegram.setMyCommands(KEEPER_MENU.map((c) => ({ ...c })), { scope: { type: 'all_private_chats' } });
+      await this.bot.telegram.setMyCommands(KEEPER_MENU.map((c) => ({ ...c })), { scope: { type: 'all_chat_administrators' } });
     } catch (error) {
       this.log.warn({ error: this.loggable(error) }, 'setMyCommands failed; the bot works without its command menu');
     }
@@ -215,12 +225,12 @@ class TelegramTranscriptionBot implements TelegramBot {
     const username = this.bot.botInfo.username;
     if (this.mode === 'webhook') {
       const url = webhookUrlFor(this.config.telegram.webhookUrl as string);
-      await this.bot.telegram.setWebhook(url, { secret_token: this.webhookSecret, allowed_updates: ['message'] });
+      await this.bot.telegram.setWebhook(url, { secret_token: this.webhookSecret, allowed_updates: [...ALLOWED_UPDATES] });
       this.log.info({ username, mode: this.mode, url }, 'telegram bot started');
       return;
     }
     const polling = new Promise<void>((resolve) => (this.firstPoll = resolve));
-    this.polling = this.bot.launch({ allowedUpdates: ['message'] }).catch((error: unknown) => {
+    this.polling = this.bot.launch({ allowedUpdates: [...ALLOWED_UPDATES] }).catch((error: unknown) => {
       this.log.error({ error: this.loggable(error) }, 'telegram long polling stopped on an error');
       throw error;
     });
@@ -244,12 +254,7 @@ class TelegramTranscriptionBot implements TelegramBot {
         }
         await this.polling.catch(() => undefined);
       }
-      const grace = setTimeout(() => this.shutdown.abort(new SttError('shutting_down')), this.stopGraceMs);
-      try {
-        while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
-      } finally {
-        clearTimeout(grace);
-      }
+      await this.runner.stop();
       this.log.info('telegram bot stopped');
     })();
     return this.stopped;
@@ -264,14 +269,30 @@ class TelegramTranscriptionBot implements TelegramBot {
   private register(): void {
     const { bot } = this;
     bot.use((ctx, next) => (this.isAllowed(ctx) ? next() : this.refuse(ctx)));
-    bot.start((ctx) => this.replyLater(ctx.message, this.help(), 'start'));
-    bot.help((ctx) => this.replyLater(ctx.message, this.help(), 'help'));
-    bot.command('status', (ctx) => this.replyLater(ctx.message, statusReply(this.transcriber.status()), 'status'));
+    bot.start((ctx) => this.replyLater(ctx.message, (language) => this.help(language), 'start'));
+    bot.help((ctx) => this.replyLater(ctx.message, (language) => this.help(language), 'help'));
+    bot.command('status', (ctx) => this.replyLater(ctx.message, (language) => statusReply(this.transcriber.status(), language), 'status'));
     bot.command('transcribe', (ctx) => {
       const target = ctx.message.reply_to_message;
       const audio = target ? audioOf(target) : undefined;
-      if (!target || !audio) return this.replyLater(ctx.message, TRANSCRIBE_USAGE_REPLY, 'transcribe');
-      this.accept(target, audio, ctx.from);
+      if (!target || !audio) return this.replyLater(ctx.message, (language) => text('transcribeUsage', language), 'transcribe');
+      this.accept(target, audio, ctx.from, true);
+    });
+    bot.command('settings', (ctx) => this.background({ stage: 'settings', chatId: ctx.chat.id, messageId: ctx.message.message_id }, () => this.showSettings(ctx.message)));
+    bot.command('forget', (ctx) => this.background({ stage: 'forget', chatId: ctx.chat.id, messageId: ctx.message.message_id }, () => this.forget(ctx.message)));
+    bot.command('history', (ctx) => this.background({ stage: 'history', chatId: ctx.chat.id, messageId: ctx.message.message_id }, () => this.history(ctx.message)));
+    bot.command('search', (ctx) =>
+      this.background({ stage: 'search', chatId: ctx.chat.id, messageId: ctx.message.message_id }, () => this.search(ctx.message, ctx.payload.trim())),
+    );
+    bot.on('callback_query', (ctx) => this.background({ stage: 'button', chatId: ctx.chat?.id, replied: true }, () => this.onButton(ctx.callbackQuery)));
+    bot.on('my_chat_member', (ctx) => {
+      const { chat, new_chat_member: member } = ctx.myChatMember;
+      if (member.status !== 'left' && member.status !== 'kicked') return;
+      // Removed from a group (or blocked in a private chat): what it kept of the chat goes.
+      this.background({ stage: 'removed', chatId: chat.id, replied: true }, async () => {
+        await this.store.forget(this.storeKey(chat.id));
+        this.log.info({ chatId: chat.id, status: member.status }, 'telegram bot removed from a chat; its settings and history are deleted');
+      });
     });
     bot.on('message', (ctx) => this.onMessage(ctx.message));
     bot.catch((error, ctx) => this.fail(error, { stage: 'update', updateId: ctx.update.update_id, chatId: ctx.chat?.id, messageId: ctx.msgId }));
@@ -280,17 +301,44 @@ class TelegramTranscriptionBot implements TelegramBot {
   private onMessage(message: Message): void {
     const audio = audioOf(message);
     if (message.chat.type === 'private') {
-      if (audio) this.accept(message, audio, message.from);
-      else this.replyLater(message, SEND_AUDIO_REPLY, 'hint');
+      if (audio) this.accept(message, audio, message.from, true);
+      else this.replyLater(message, (language) => text('sendAudio', language), 'hint');
       return;
     }
-    if (audio && this.autoTranscribes(message.chat, audio)) this.accept(message, audio, message.from);
+    if (audio && this.transcribesByItself(audio)) this.accept(message, audio, message.from, false);
   }
 
-  /** Groups in auto mode transcribe voice and video notes by themselves; other audio on demand. */
-  private autoTranscribes(chat: Chat, audio: AudioRef): boolean {
-    if (chat.type === 'private') return true;
-    return this.config.telegram.groupMode === 'auto' && (audio.kind === 'voice' || audio.kind === 'video_note');
+  /** Voice and video notes may be transcribed by themselves in groups; other audio only on demand. */
+  private transcribesByItself(audio: AudioRef): boolean {
+    return audio.kind === 'voice' || audio.kind === 'video_note';
+  }
+
+  /** The chat's settings as they apply (what it set, else the defaults). */
+  private async settingsOf(chat: Chat, from: User | undefined): Promise<EffectiveSettings> {
+    return effectiveSettings(await this.store.getSettings(this.storeKey(chat.id)), this.defaultsFor(chat, from));
+  }
+
+  /**
+   * What a chat has before it sets anything: a private chat speaks its user's language
+   * (Vietnamese for `vi`, else English) and always transcribes; a group follows
+   * REPLY_LANGUAGE and TELEGRAM_GROUP_MODE.
+   */
+  private defaultsFor(chat: Chat, from: User | undefined): EffectiveSettings {
+    const own = chat.type === 'private' && from?.language_code ? (from.language_code.toLowerCase().startsWith('vi') ? 'vi' : 'en') : undefined;
+    return {
+      ...BASE_DEFAULTS,
+      language: own ?? this.config.replyLanguage,
+      auto: chat.type === 'private' || this.config.telegram.groupMode === 'auto',
+    };
+  }
+
+  /** The language to answer in: the chat's choice, else a private user's own, else REPLY_LANGUAGE. */
+  private async languageFor(chat: Chat, from: User | undefined): Promise<ReplyLanguage> {
+    return (await this.settingsOf(chat, from)).language;
+  }
+
+  private storeKey(chatId: number): ChatKey {
+    return { platform: 'telegram', chatId: String(chatId) };
   }
 
   private isAllowed(ctx: Context): boolean {
@@ -304,9 +352,11 @@ class TelegramTranscriptionBot implements TelegramBot {
     if (!message || !ctx.chat) return;
     const audio = audioOf(message);
     const addressed =
-      ctx.chat.type === 'private' || this.isCommandForMe(message) || (audio !== undefined && this.autoTranscribes(ctx.chat, audio));
+      ctx.chat.type === 'private' ||
+      this.isCommandForMe(message) ||
+      (audio !== undefined && this.config.telegram.groupMode === 'auto' && this.transcribesByItself(audio));
     this.log.info({ chatId: ctx.chat.id, chatType: ctx.chat.type, addressed }, 'message from a chat outside TELEGRAM_ALLOWED_CHAT_IDS');
-    if (addressed) this.replyLater(message, NOT_ALLOWED_REPLY, 'allowlist');
+    if (addressed) this.replyLater(message, (language) => text('notAllowed', language), 'allowlist');
   }
 
   private isCommandForMe(message: Message): boolean {
@@ -317,208 +367,295 @@ class TelegramTranscriptionBot implements TelegramBot {
     return !to || to.toLowerCase() === this.bot.botInfo?.username.toLowerCase();
   }
 
-  private help(): string {
+  private help(language: ReplyLanguage): string {
     const { limits, telegram } = this.config;
     const publicApi = new URL(telegram.apiRoot).hostname === PUBLIC_API_HOST;
     const maxFileMb = publicApi ? Math.min(limits.maxUploadMb, BOT_API_DOWNLOAD_LIMIT_BYTES / 1024 / 1024) : limits.maxUploadMb;
-    return helpReply({ maxDurationSec: limits.maxDurationSec, maxFileMb, groupMode: telegram.groupMode });
+    return helpReply({ maxDurationSec: limits.maxDurationSec, maxFileMb, groupMode: telegram.groupMode }, language);
   }
 
   /**
-   * Takes a message's audio in: the checks that need no download (duration, size, rate limit)
-   * answer at once; otherwise the job is queued behind this chat's earlier ones and runs in the
-   * background.
+   * Hands a message's audio to the job runner, after this chat's earlier messages; `asked`
+   * is false for a group's voice note that only auto-transcription would take.
    */
-  private accept(message: AnyMessage, audio: AudioRef, from: User | undefined): void {
+  private accept(message: AnyMessage, audio: AudioRef, from: User | undefined, asked: boolean): void {
+    const chat = message.chat;
+    const where: Where = { stage: 'job', chatId: chat.id, messageId: message.message_id };
+    void this.runner.inOrder(this.chatKey(chat.id), async () => {
+      try {
+        const settings = await this.settingsOf(chat, from);
+        if (!asked && !settings.auto) return;
+        void this.runner.submit({
+          id: `telegram-${chat.id}-${message.message_id}`,
+          chat: this.chatKey(chat.id),
+          owner: from ? `telegram:${from.id}` : undefined,
+          media: this.media(audio),
+          reply: this.target(chat.id, message.message_id),
+          language: settings.language,
+          render: renderFor(settings),
+          onDelivered: settings.history ? remember(this.store, this.storeKey(chat.id), String(message.message_id), String(from?.id ?? chat.id)) : undefined,
+          messageLimit: TELEGRAM_MESSAGE_LIMIT,
+          documentAfterParts: DOCUMENT_AFTER_PARTS,
+          documentName: `transcript-${message.message_id}.txt`,
+          typing: () => this.keepTyping(chat.id),
+          context: { chatId: chat.id, messageId: message.message_id, kind: audio.kind },
+        });
+      } catch (error) {
+        this.fail(error, where);
+      }
+    });
+  }
+
+  private chatKey(chatId: number): string {
+    return `telegram:${chatId}`;
+  }
+
+  /** A Telegram file as the job runner sees it: declared size and length, and a capped fetch. */
+  private media(audio: AudioRef): MediaRef {
     const { limits } = this.config;
-    if (audio.duration !== undefined && audio.duration > limits.maxDurationSec) {
-      const error = new SttError('audio_too_long', `The audio is longer than the ${limits.maxDurationSec} s limit.`);
-      return this.replyLater(message, errorReply(error), 'duration');
-    }
-    if (audio.fileSize !== undefined && audio.fileSize > limits.maxUploadBytes) {
-      const error = fileTooLarge(limits.maxUploadMb);
-      return this.replyLater(message, errorReply(error), 'size');
-    }
-    if (from && !this.rateLimiter.take(String(from.id))) {
-      this.log.info({ userId: from.id, chatId: message.chat.id }, 'telegram user over the rate limit');
-      return this.replyLater(message, RATE_LIMITED_REPLY, 'rate-limit');
-    }
-    const chatId = message.chat.id;
-    const previous = this.chatTails.get(chatId) ?? Promise.resolve();
-    let done!: () => void;
-    const delivered = new Promise<void>((resolve) => (done = resolve));
-    const tail = previous.then(() => delivered);
-    this.chatTails.set(chatId, tail);
-    const job: Job = {
-      chatId,
-      messageId: message.message_id,
-      userId: from?.id,
-      audio,
-      jobId: `telegram-${chatId}-${message.message_id}`,
-      turn: previous,
-      done: () => {
-        done();
-        if (this.chatTails.get(chatId) === tail) this.chatTails.delete(chatId);
+    return {
+      size: audio.fileSize,
+      duration: audio.duration,
+      download: (signal) =>
+        fetchAudio(audio, {
+          telegram: this.bot.telegram,
+          token: this.token,
+          apiRoot: this.config.telegram.apiRoot,
+          maxBytes: limits.maxUploadBytes,
+          maxMb: limits.maxUploadMb,
+          idleMs: limits.uploadIdleMs,
+          deadlineMs: limits.uploadDeadlineMs,
+          minBytesPerSec: limits.uploadMinBytesPerSec,
+          signal,
+          fetch: this.fetch,
+        }),
+    };
+  }
+
+  /** Replies to `messageId`: the placeholder and the parts as replies, the placeholder edited in place. */
+  private target(chatId: number, messageId: number): ReplyTarget {
+    let placeholderId: number | undefined;
+    return {
+      placeholder: async (content) => {
+        placeholderId = (await this.send(chatId, messageId, content)).message_id;
+      },
+      edit: async (content) => {
+        if (placeholderId === undefined) throw new Error('there is no placeholder to edit');
+        await this.bot.telegram.editMessageText(chatId, placeholderId, undefined, content);
+      },
+      send: async (content) => {
+        await this.send(chatId, messageId, content);
+      },
+      sendDocument: async (name, content) => {
+        await this.bot.telegram.sendDocument(
+          chatId,
+          { source: Buffer.from(content, 'utf8'), filename: name },
+          { reply_parameters: { message_id: messageId, allow_sending_without_reply: true } },
+        );
       },
     };
-    this.log.debug({ jobId: job.jobId, kind: audio.kind, duration: audio.duration, fileSize: audio.fileSize }, 'telegram job accepted');
-    this.spawn({ stage: 'job', chatId, messageId: job.messageId, jobId: job.jobId }, (where) => this.run(job, where));
   }
 
-  private async run(job: Job, where: Where): Promise<void> {
-    const typing = this.keepTyping(job.chatId);
-    let placeholder: Promise<number | undefined> | undefined;
-    let outcome: Outcome;
-    try {
-      const input = await fetchAudio(job.audio, {
-        telegram: this.bot.telegram,
-        token: this.token,
-        apiRoot: this.config.telegram.apiRoot,
-        maxBytes: this.config.limits.maxUploadBytes,
-        maxMb: this.config.limits.maxUploadMb,
-        idleMs: this.config.limits.uploadIdleMs,
-        deadlineMs: this.config.limits.uploadDeadlineMs,
-        minBytesPerSec: this.config.limits.uploadMinBytesPerSec,
-        signal: this.shutdown.signal,
-        fetch: this.fetch,
-      });
-      const transcript = await this.transcriber.transcribe(input, {
-        jobId: job.jobId,
-        source: 'telegram',
-        signal: this.shutdown.signal,
-        // People take turns in the queue: one person's batch does not hold up another's note.
-        owner: job.userId === undefined ? undefined : `telegram:${job.userId}`,
-        onQueued: (ahead) => {
-          if (ahead > 0) placeholder = this.sendPlaceholder(job, ahead);
-        },
-      });
-      // People read the reply: the written form (digits, dates, money), not the spoken words.
-      outcome = { ok: true, text: toWritten(transcript.text).trim() };
-      this.log.info({ jobId: job.jobId, duration: transcript.duration, processingMs: transcript.processingMs, chars: outcome.text.length }, 'telegram message transcribed');
-    } catch (error) {
-      // A job cut short by stop() is told the service is restarting, whatever layer saw the abort.
-      const failure = this.shutdown.signal.aborted ? new SttError('shutting_down', undefined, { cause: error }) : error;
-      outcome = { ok: false, error: failure };
-      this.logFailure(failure, where);
-    } finally {
-      typing.stop();
-    }
-    try {
-      await job.turn;
-      await this.deliver(job, outcome, placeholder, where);
-    } finally {
-      job.done();
-    }
+  private send(chatId: number, replyTo: number, content: string): Promise<Message.TextMessage> {
+    return this.bot.telegram.sendMessage(chatId, content, { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } });
   }
 
-  /** Sends the transcript (or the error's reply) as replies to the job's message. */
-  private async deliver(job: Job, outcome: Outcome, placeholder: Promise<number | undefined> | undefined, where: Where): Promise<void> {
-    const texts = !outcome.ok ? [this.replyFor(outcome.error)] : outcome.text ? splitMessage(outcome.text, TELEGRAM_MESSAGE_LIMIT) : [NO_SPEECH_REPLY];
-    const placeholderId = await placeholder;
-    for (const [index, text] of texts.entries()) {
-      if (index === 0 && placeholderId !== undefined && (await this.edit(job.chatId, placeholderId, text))) {
-        where.replied = true;
-        continue;
-      }
-      await this.send(job.chatId, job.messageId, text);
-      where.replied = true;
-    }
-    if (outcome.ok && texts.length > DOCUMENT_AFTER_PARTS) {
-      await this.bot.telegram.sendDocument(
-        job.chatId,
-        { source: Buffer.from(`${outcome.text}\n`, 'utf8'), filename: `transcript-${job.messageId}.txt` },
-        { reply_parameters: { message_id: job.messageId, allow_sending_without_reply: true } },
-      );
-    }
-  }
-
-  private sendPlaceholder(job: Job, ahead: number): Promise<number | undefined> {
-    return this.send(job.chatId, job.messageId, queuedReply(ahead)).then(
-      (message) => message.message_id,
-      (error: unknown) => {
-        this.log.warn({ error: this.loggable(error), jobId: job.jobId }, 'could not send the queue placeholder');
-        return undefined;
-      },
+  /** Replies in the background, in the chat's language: the handler returns at once. */
+  private replyLater(message: AnyMessage, reply: (language: ReplyLanguage) => string, stage: string): void {
+    const where: Where = { stage, chatId: message.chat.id, messageId: message.message_id };
+    void this.runner.track(
+      (async () => {
+        try {
+          const language = await this.languageFor(message.chat, message.from);
+          await this.send(message.chat.id, message.message_id, reply(language));
+          where.replied = true;
+        } catch (error) {
+          this.fail(error, where);
+        }
+      })(),
     );
   }
 
-  /** Edits the placeholder into `text`; false (and a fresh message instead) if that fails. */
-  private async edit(chatId: number, messageId: number, text: string): Promise<boolean> {
-    try {
-      await this.bot.telegram.editMessageText(chatId, messageId, undefined, text);
-      return true;
-    } catch (error) {
-      this.log.warn({ error: this.loggable(error), chatId, messageId }, 'could not edit the placeholder; sending the text instead');
-      return false;
-    }
+  /** Runs a command's work in the background, with the error boundary around it. */
+  private background(where: Where, task: () => Promise<void>): void {
+    void this.runner.track(
+      task().catch((error: unknown) => {
+        this.fail(error, where);
+      }),
+    );
   }
 
-  private send(chatId: number, replyTo: number, text: string): Promise<Message.TextMessage> {
-    return this.bot.telegram.sendMessage(chatId, text, { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } });
+  /** Whether `user` may change what this chat keeps: anyone in a private chat, administrators in groups. */
+  private async mayChange(chat: Chat, user: User | undefined): Promise<boolean> {
+    if (chat.type === 'private') return true;
+    if (!user) return false;
+    const member = await this.bot.telegram.getChatMember(chat.id, user.id);
+    return member.status === 'creator' || member.status === 'administrator';
   }
 
-  /** Replies in the background: the handler returns at once. */
-  private replyLater(message: AnyMessage, text: string, stage: string): void {
-    const where: Where = { stage, chatId: message.chat.id, messageId: message.message_id };
-    this.spawn(where, async () => {
-      await this.send(message.chat.id, message.message_id, text);
-      where.replied = true;
+  /** The /settings message's keyboard: one button a setting, each showing its value. */
+  private keyboard(chat: Chat, settings: EffectiveSettings): InlineKeyboardMarkup {
+    const names = KEYBOARD.filter((name) => name !== 'auto' || chat.type !== 'private');
+    return { inline_keyboard: names.map((name) => [{ text: settingLabel(name, settings, settings.language), callback_data: `set:${name}` }]) };
+  }
+
+  private async showSettings(message: Message): Promise<void> {
+    const settings = await this.settingsOf(message.chat, message.from);
+    await this.bot.telegram.sendMessage(message.chat.id, text('settingsTitle', settings.language), {
+      reply_parameters: { message_id: message.message_id, allow_sending_without_reply: true },
+      reply_markup: this.keyboard(message.chat, settings),
     });
   }
 
-  /** "typing…" now and every few seconds until stopped (Telegram shows it for 5 s). */
-  private keepTyping(chatId: number): { stop(): void } {
-    const send = (): void =>
-      this.spawn({ stage: 'chat-action', chatId }, async () => {
-        try {
-          await this.bot.telegram.sendChatAction(chatId, 'typing');
-        } catch (error) {
-          this.log.debug({ error: this.loggable(error), chatId }, 'sendChatAction failed');
-        }
+  /** A button pressed: a setting toggled in place (administrators only, in groups), or the next page of a search. */
+  private async onButton(query: CallbackQuery): Promise<void> {
+    const data = 'data' in query ? query.data : undefined;
+    const message = query.message;
+    if (!data || !message || !('chat' in message)) {
+      await this.bot.telegram.answerCbQuery(query.id);
+      return;
+    }
+    const chat = message.chat;
+    const more = /^more:(\d+)$/.exec(data);
+    if (more) {
+      const page = this.searchPages.get(Number(more[1]));
+      if (!page || page.chatId !== chat.id) {
+        await this.bot.telegram.answerCbQuery(query.id, text('settingsExpired', await this.languageFor(chat, query.from)));
+        return;
+      }
+      await this.bot.telegram.answerCbQuery(query.id);
+      this.searchPages.delete(Number(more[1]));
+      await this.searchPage(chat, message.message_id, page.query, page.cursor, query.from);
+      return;
+    }
+    const name = /^set:(\w+)$/.exec(data)?.[1] as SettingName | undefined;
+    const before = await this.settingsOf(chat, query.from);
+    if (!name || !KEYBOARD.includes(name)) {
+      await this.bot.telegram.answerCbQuery(query.id, text('settingsExpired', before.language));
+      return;
+    }
+    if (!(await this.mayChange(chat, query.from))) {
+      await this.bot.telegram.answerCbQuery(query.id, text('adminsOnly', before.language));
+      return;
+    }
+    await this.store.updateSettings(this.storeKey(chat.id), toggle(name, before));
+    const after = await this.settingsOf(chat, query.from);
+    try {
+      await this.bot.telegram.editMessageText(chat.id, message.message_id, undefined, text('settingsTitle', after.language), {
+        reply_markup: this.keyboard(chat, after),
       });
-    send();
-    const timer = setInterval(send, TYPING_EVERY_MS);
-    timer.unref();
-    return { stop: () => clearInterval(timer) };
+    } finally {
+      // Answered whatever the edit did (two quick presses can leave it "not modified"): the app stops its spinner.
+      await this.bot.telegram.answerCbQuery(query.id);
+    }
+    this.log.info({ chatId: chat.id, userId: query.from.id, setting: name }, 'telegram chat setting changed');
   }
 
-  /** Runs a task in the background, tracked for stop(), with the error boundary around it. */
-  private spawn(where: Where, task: (where: Where) => Promise<void>): void {
-    const running: Promise<void> = task(where)
-      .catch((error: unknown) => this.fail(error, where))
-      .finally(() => this.inflight.delete(running));
-    this.inflight.add(running);
+  private async forget(message: Message): Promise<void> {
+    const language = await this.languageFor(message.chat, message.from);
+    if (!(await this.mayChange(message.chat, message.from))) {
+      await this.send(message.chat.id, message.message_id, text('adminsOnly', language));
+      return;
+    }
+    await this.store.forget(this.storeKey(message.chat.id));
+    this.log.info({ chatId: message.chat.id }, 'telegram chat forgotten on request');
+    await this.send(message.chat.id, message.message_id, text('forgotten', language));
+  }
+
+  private async history(message: Message): Promise<void> {
+    const settings = await this.settingsOf(message.chat, message.from);
+    const summary = await this.store.historySummary(this.storeKey(message.chat.id));
+    const reply = historyReply({ on: settings.history, count: summary.count, oldest: summary.oldest, days: this.config.store.historyDays }, settings.language);
+    await this.send(message.chat.id, message.message_id, reply);
+  }
+
+  private async search(message: Message, query: string): Promise<void> {
+    if (!query) {
+      await this.send(message.chat.id, message.message_id, text('searchUsage', await this.languageFor(message.chat, message.from)));
+      return;
+    }
+    await this.searchPage(message.chat, message.message_id, query, undefined, message.from);
   }
 
   /**
-   * The one error boundary: every unexpected error is logged with its context and, unless a
-   * reply went out already, answered with a brief message (whose own failure is logged too).
+   * One page of a search in this chat only: each match as a reply to its voice message (who,
+   * when, the matching words), then a "more results" button when there are more.
+   */
+  private async searchPage(chat: Chat, answerTo: number, query: string, cursor: string | undefined, from: User | undefined): Promise<void> {
+    const settings = await this.settingsOf(chat, from);
+    const key = this.storeKey(chat.id);
+    let page;
+    try {
+      page = await this.store.search(key, query, { limit: SEARCH_PAGE, cursor });
+    } catch (error) {
+      if (error instanceof SttError && error.code === 'bad_query') {
+        await this.send(chat.id, answerTo, text('searchUsage', settings.language));
+        return;
+      }
+      throw error;
+    }
+    if (page.results.length === 0) {
+      await this.send(chat.id, answerTo, text(settings.history ? 'searchNothing' : 'searchHistoryOff', settings.language));
+      return;
+    }
+    const names = new Map<string, string>();
+    for (const hit of page.results) {
+      names.set(hit.authorId, names.get(hit.authorId) ?? (await this.nameOf(chat.id, hit.authorId)));
+      await this.send(chat.id, Number(hit.messageRef), searchHitReply({ author: names.get(hit.authorId) ?? hit.authorId, createdAt: hit.createdAt, snippet: hit.snippet }));
+    }
+    if (page.nextCursor) {
+      const id = ++this.searchPageSeq;
+      this.searchPages.set(id, { chat: key, chatId: chat.id, query, cursor: page.nextCursor });
+      if (this.searchPages.size > SEARCH_PAGES_KEPT) this.searchPages.delete(this.searchPages.keys().next().value as number);
+      await this.bot.telegram.sendMessage(chat.id, text('searchMore', settings.language), {
+        reply_parameters: { message_id: answerTo, allow_sending_without_reply: true },
+        reply_markup: { inline_keyboard: [[{ text: text('searchMore', settings.language), callback_data: `more:${id}` }]] },
+      });
+    }
+  }
+
+  /** A member's name as the chat shows it; their id when Telegram no longer knows them there. */
+  private async nameOf(chatId: number, userId: string): Promise<string> {
+    try {
+      const { user } = await this.bot.telegram.getChatMember(chatId, Number(userId));
+      return [user.first_name, user.last_name].filter(Boolean).join(' ');
+    } catch {
+      return `#${userId}`;
+    }
+  }
+
+  /** "typing…" now and every few seconds until stopped (Telegram shows it for 5 s). */
+  private keepTyping(chatId: number): () => void {
+    const send = (): void => {
+      void this.runner.track(
+        this.bot.telegram.sendChatAction(chatId, 'typing').then(
+          () => undefined,
+          (error: unknown) => this.log.debug({ error: this.loggable(error), chatId }, 'sendChatAction failed'),
+        ),
+      );
+    };
+    send();
+    const timer = setInterval(send, TYPING_EVERY_MS);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /**
+   * The error boundary of what runs beside the jobs (the jobs have the runner's): every
+   * unexpected error is logged with its context and, unless a reply went out already, answered
+   * with a brief message (whose own failure is logged too).
    */
   private fail(error: unknown, where: Where): void {
-    this.logFailure(error, where);
+    this.log.error({ ...where, error: this.loggable(error) }, 'telegram update failed');
     if (where.replied || where.chatId === undefined || where.messageId === undefined) return;
     const { chatId, messageId } = where;
     where.replied = true;
-    this.spawn({ ...where, stage: `${where.stage}-error-reply`, replied: true }, async () => {
-      try {
-        await this.send(chatId, messageId, this.replyFor(error));
-      } catch (replyError) {
-        this.log.error({ error: this.loggable(replyError), chatId, messageId }, 'could not send the error reply');
-      }
-    });
-  }
-
-  /** User-caused errors (too long, too big, queue full…) at info, the rest as warnings or errors. */
-  private logFailure(error: unknown, where: Where): void {
-    const context = { ...where, error: this.loggable(error) };
-    if (error instanceof FileTooBigError) this.log.info(context, 'telegram file over the Bot API download limit');
-    else if (error instanceof SttError && error.code !== 'internal') this.log.info({ ...context, code: error.code }, 'telegram job refused');
-    else if (error instanceof DownloadError) this.log.warn(context, 'telegram file download failed');
-    else this.log.error(context, 'telegram job failed');
-  }
-
-  private replyFor(error: unknown): string {
-    return error instanceof FileTooBigError ? FILE_TOO_BIG_REPLY : errorReply(error);
+    void this.runner.track(
+      this.send(chatId, messageId, errorReply(error, this.config.replyLanguage, this.config.limits)).then(
+        () => undefined,
+        (replyError: unknown) => this.log.error({ error: this.loggable(replyError), chatId, messageId }, 'could not send the error reply'),
+      ),
+    );
   }
 
   private loggable(error: unknown): ReturnType<typeof loggableError> {

@@ -61,7 +61,9 @@ type CallApiOptions = Parameters<Telegram['callApi']>[2];
 /**
  * Makes `telegram.callApi` (through which every `telegram.sendMessage`, `getFile`, … goes) retry
  * 429 answers after their `retry_after` and 5xx answers with exponential backoff. `getUpdates`
- * is left alone: telegraf's polling loop has its own retry and abort handling.
+ * too, so that a passing 502 costs the backoff rather than telegraf's flat five-second pause;
+ * its wait ends as soon as polling is stopped (telegraf aborts the call), and once the attempts
+ * are spent telegraf's own loop takes over.
  *
  * It also works around telegraf 4.16 dropping object-valued fields (such as `reply_parameters`)
  * from multipart bodies (telegraf/telegraf#1970): when a call uploads a file, those fields are
@@ -72,19 +74,40 @@ export function installRetry(telegram: Telegram, options: RetryOptions, hooks: R
   const { onRetry, onCall } = hooks;
   telegram.callApi = async <M extends keyof Methods>(method: M, payload: Opts<M>, extra?: CallApiOptions): Promise<ReturnType<Methods[M]>> => {
     onCall?.(method);
-    if (method === 'getUpdates') return call(method, payload, extra);
-    const body = serialiseFieldsBesideUploads(payload);
+    const body = method === 'getUpdates' ? payload : serialiseFieldsBesideUploads(payload);
+    const signal = extra?.signal;
     for (let attempt = 1; ; attempt++) {
       try {
         return await call(method, body, extra);
       } catch (error) {
         const delayMs = retryDelayMs(error, attempt, options);
-        if (delayMs === undefined || attempt >= options.attempts || !(error instanceof TelegramError)) throw error;
+        if (delayMs === undefined || attempt >= options.attempts || !(error instanceof TelegramError) || signal?.aborted) throw error;
         onRetry?.({ method, attempt, delayMs, code: error.code });
-        await options.wait(delayMs);
+        await waitUnlessAborted(options.wait(delayMs), signal);
+        if (signal?.aborted) throw error;
       }
     }
   };
+}
+
+/** The part of an AbortSignal used here (telegraf hands in the abort-controller package's). */
+interface AbortLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** Resolves when `wait` does, or at once when `signal` is aborted. */
+function waitUnlessAborted(wait: Promise<void>, signal: AbortLike | undefined): Promise<void> {
+  if (!signal) return wait;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done);
+    void wait.then(done);
+  });
 }
 
 /** How long to wait before retrying after `error`, or undefined when it must not be retried. */

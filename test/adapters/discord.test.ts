@@ -1,12 +1,18 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GatewayIntentBits, GatewayOpcodes, ApplicationCommandType, InteractionResponseType } from 'discord.js';
-import { createDiscordBot, TRANSCRIBE_COMMAND_NAME, type DiscordBot } from '../../adapters/discord.js';
-import { DISCORD_MESSAGE_LIMIT, NO_SPEECH_REPLY, RATE_LIMITED_REPLY, errorReply, queuedReply } from '../../adapters/shared.js';
+import { ApplicationCommandOptionType, GatewayIntentBits, GatewayOpcodes, ApplicationCommandType, InteractionResponseType, MessageFlags } from 'discord.js';
+import { createDiscordBot, SETTINGS_COMMAND_NAME, TRANSCRIBE_COMMAND_NAME, type DiscordBot } from '../../adapters/discord.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { DISCORD_MESSAGE_LIMIT } from '../../adapters/shared.js';
+import { errorReply, queuedReply, settingChanged, text, tooLargeReply } from '../../adapters/replies.js';
 import type { Core } from '../../src/core/create-transcriber.js';
 import type { Transcriber } from '../../src/core/types.js';
 import { createLogger } from '../../src/logger.js';
 import { speech } from '../support/audio.js';
 import { testConfig, testCore } from '../support/core.js';
+import { waitUntil } from '../support/server.js';
 import { FakeDiscord, type CdnCall, type GatewayCall, type RecordedCall, type RestCall } from '../fakes/discord.js';
 
 // A token shaped like a real one (user id . timestamp . HMAC); none of its parts may leak.
@@ -17,6 +23,8 @@ interface Harness {
   fake: FakeDiscord;
   bot: DiscordBot;
   logs: string[];
+  store: Store;
+  dataDir: string;
 }
 
 let core: Core;
@@ -33,13 +41,16 @@ async function startBot(
   // No secrets handed to the logger: whatever keeps the token out of the logs is the adapter's.
   const logger = createLogger({ level: 'trace' }, { write: (line: string) => void logs.push(line) });
   const config = testConfig({ DISCORD_BOT_TOKEN: TOKEN, DISCORD_API_ROOT: fake.apiRoot, ...(typeof env === 'function' ? env(fake) : env) });
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'discord-store-'));
+  const store = await openStore({ dataDir, historyDays: 30 });
   const bot = createDiscordBot({
     config,
     transcriber: options.transcriber ?? core.transcriber,
+    store,
     logger,
     clientOptions: { rest: { offset: 0, timeout: 5_000, retries: 1 } },
   });
-  const harness = { fake, bot, logs };
+  const harness = { fake, bot, logs, store, dataDir };
   running.push(harness);
   await bot.start();
   return harness;
@@ -73,6 +84,8 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const harness of running.splice(0)) {
     await harness.bot.stop();
+    await harness.store.close();
+    rmSync(harness.dataDir, { recursive: true, force: true });
     await harness.fake.close();
     assertNoTokenLeak(harness);
   }
@@ -92,7 +105,15 @@ describe('Discord bot against a fake Discord', () => {
     const identify = fake.calls.find((c): c is GatewayCall => c.kind === 'gateway' && c.op === GatewayOpcodes.Identify);
     const intents = GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages | GatewayIntentBits.DirectMessages | GatewayIntentBits.MessageContent;
     expect(identify?.data).toMatchObject({ intents });
-    expect(fake.registeredCommands()).toMatchObject([{ name: TRANSCRIBE_COMMAND_NAME, type: ApplicationCommandType.Message }]);
+    expect(fake.registeredCommands()).toMatchObject([
+      { name: TRANSCRIBE_COMMAND_NAME, type: ApplicationCommandType.Message },
+      // Manage Channels (1 << 4), as a string bitfield.
+      { name: SETTINGS_COMMAND_NAME, type: ApplicationCommandType.ChatInput, default_member_permissions: '16' },
+    ]);
+    const subcommands = fake.registeredCommands()[1].options ?? [];
+    expect(subcommands.map((o) => [o.type, o.name])).toEqual(
+      ['auto', 'language', 'timestamps', 'style', 'history', 'search', 'forget'].map((name) => [ApplicationCommandOptionType.Subcommand, name]),
+    );
     // Heartbeats are answered (op 1 → op 11): the connection is not a zombie.
     await fake.waitFor((c) => c.kind === 'gateway' && c.direction === 'sent' && c.op === GatewayOpcodes.HeartbeatAck, 3_000);
   });
@@ -221,7 +242,7 @@ describe('Discord bot against a fake Discord', () => {
     const file = fake.attachment(audio['xin chào các bạn'], { filename: 'to.ogg', contentType: 'audio/ogg', declaredSize: 5 * 1024 * 1024 });
     const message = fake.injectMessage({ channel_id: fake.textChannelId, attachments: [file] });
     await replyTo(fake, message.id);
-    expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual(['⚠️ The file is larger than the 1 MB limit.']);
+    expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual([tooLargeReply(1, 'both')]);
     expect(fake.calls.filter((c) => c.kind === 'cdn')).toEqual([]);
   });
 
@@ -231,7 +252,7 @@ describe('Discord bot against a fake Discord', () => {
     const file = fake.attachment(big, { filename: 'dai.ogg', contentType: 'audio/ogg', declaredSize: 1000, chunked: true });
     const message = fake.injectMessage({ channel_id: fake.textChannelId, attachments: [file] });
     await replyTo(fake, message.id);
-    expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual(['⚠️ The file is larger than the 1 MB limit.']);
+    expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual([tooLargeReply(1, 'both')]);
     const download = await fake.waitFor<CdnCall>((c) => c.kind === 'cdn', 5_000);
     expect(download.bytesSent).toBeLessThan(big.length);
   });
@@ -245,10 +266,33 @@ describe('Discord bot against a fake Discord', () => {
     const { fake } = await startBot({}, { transcriber: inQueue });
     const voice = fake.injectVoiceMessage(audio['cảm ơn rất nhiều'], fake.textChannelId);
     const placeholder = await replyTo(fake, voice.id);
-    expect(placeholder.message?.content).toBe(queuedReply(2));
+    expect(placeholder.message?.content).toBe(queuedReply(2, 'both'));
     const edit = await fake.waitFor<RestCall>((c) => c.kind === 'rest' && c.route === 'PATCH /channels/:id/messages/:id' && c.status === 200);
     expect(edit.path).toBe(`/channels/${fake.textChannelId}/messages/${placeholder.message?.id}`);
     expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual(['cảm ơn rất nhiều']);
+  });
+
+  it('shows a long message\'s words as its windows finish in one reply, edited into the transcript', async () => {
+    const windowed = await testCore({ CHUNK_SEC: '2', STRIDE_SEC: '0.4' });
+    const h = await startBot({ PROGRESS_EDIT_SEC: '0.2' }, { transcriber: windowed.core.transcriber });
+    try {
+      const { fake } = h;
+      const wav = await speech('xin chào các bạn tôi là người việt nam hôm nay trời đẹp quá', 'wav');
+      const message = fake.injectMessage({ channel_id: fake.textChannelId, attachments: [fake.attachment(wav, { filename: 'dai.wav', contentType: 'audio/wav' })] });
+      const first = await replyTo(fake, message.id);
+      expect(first.message?.content).toMatch(/^✍️ .+ … \(1\/\d+\)$/);
+      await fake.waitFor(() => !fake.repliesTo(message.id)[0]?.content.startsWith('✍️'), 15_000);
+      // One reply, edited in place: the words so far, then the transcript.
+      expect(fake.restCalls(POST_MESSAGE).filter((c) => c.message?.message_reference?.message_id === message.id)).toEqual([first]);
+      const edits = fake.restCalls('PATCH /channels/:id/messages/:id').filter((c) => c.path.endsWith(`/${first.message?.id}`));
+      expect(edits.every((c) => c.status === 200)).toBe(true);
+      expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual([edits.at(-1)?.message?.content]);
+      expect(edits.at(-1)?.message?.content).not.toMatch(/^✍️/);
+    } finally {
+      // The bot lets go of the core before it closes; afterEach closes the rest.
+      await h.bot.stop();
+      await windowed.core.close();
+    }
   });
 
   it('answers silence with the no-speech reply', async () => {
@@ -256,7 +300,7 @@ describe('Discord bot against a fake Discord', () => {
     const silence = await speech('', 'ogg-opus', { padMs: 600 });
     const voice = fake.injectVoiceMessage(silence, fake.textChannelId);
     await replyTo(fake, voice.id);
-    expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual([NO_SPEECH_REPLY]);
+    expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual([text('noSpeech', 'both')]);
   });
 
   it('limits each user to USER_RATE_LIMIT jobs per window', async () => {
@@ -266,7 +310,7 @@ describe('Discord bot against a fake Discord', () => {
     await replyTo(fake, first.id);
     await replyTo(fake, second.id);
     expect(fake.repliesTo(first.id).map((m) => m.content)).toEqual(['xin chào các bạn']);
-    expect(fake.repliesTo(second.id).map((m) => m.content)).toEqual([RATE_LIMITED_REPLY]);
+    expect(fake.repliesTo(second.id).map((m) => m.content)).toEqual([text('rateLimited', 'both')]);
   });
 
   it('transcribes on demand with the "Transcribe" message command: defers, then edits the response', async () => {
@@ -287,8 +331,8 @@ describe('Discord bot against a fake Discord', () => {
     const broken = { ...file, url: file.url.replace('/attachments/', '/attachments/gone/') };
     const message = fake.injectMessage({ channel_id: fake.textChannelId, attachments: [broken] });
     await replyTo(fake, message.id);
-    expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual([errorReply(new Error('download failed'))]);
-    const failure = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'discord job failed');
+    expect(fake.repliesTo(message.id).map((m) => m.content)).toEqual([errorReply(new Error('download failed'), 'both', { maxUploadMb: 25, maxDurationSec: 300 })]);
+    const failure = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'discord file download failed');
     expect(failure).toMatchObject({ messageId: message.id, channelId: fake.textChannelId, attachmentId: file.id, error: { type: 'DownloadError' } });
     expect(logs.some((l) => l.includes('discord bot ready'))).toBe(true);
     // assertNoTokenLeak runs after every test; here the logs also hold debug lines and an error.
@@ -297,9 +341,12 @@ describe('Discord bot against a fake Discord', () => {
   it('refuses to start with a token Discord does not accept, saying so without the token', async () => {
     const fake = await FakeDiscord.start({ token: TOKEN, heartbeatIntervalMs: 1_000 });
     const wrong = `${TOKEN.slice(0, -6)}AAAAAA`;
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'discord-store-'));
+    const store = await openStore({ dataDir, historyDays: 30 });
     const bot = createDiscordBot({
       config: testConfig({ DISCORD_BOT_TOKEN: wrong, DISCORD_API_ROOT: fake.apiRoot }),
       transcriber: core.transcriber,
+      store,
       logger: createLogger({ level: 'silent' }),
       clientOptions: { rest: { offset: 0, timeout: 5_000, retries: 0 } },
     });
@@ -310,7 +357,88 @@ describe('Discord bot against a fake Discord', () => {
       expect(JSON.stringify([error.message, error.cause.message, error.cause.stack, error.stack])).not.toContain(wrong.split('.')[2]);
     } finally {
       await bot.stop();
+      await store.close();
+      rmSync(dataDir, { recursive: true, force: true });
       await fake.close();
     }
+  });
+
+  describe('/transcription: channel settings, search and forget', () => {
+    const key = (channelId: string) => ({ platform: 'discord' as const, chatId: channelId });
+    const sub = (name: string, options: Record<string, string> = {}) => [
+      { type: ApplicationCommandOptionType.Subcommand as const, name, options: Object.entries(options).map(([n, value]) => ({ type: ApplicationCommandOptionType.String as const, name: n, value })) },
+    ];
+
+    /** Uses `/transcription <name>` and returns the interaction's (ephemeral) answer. */
+    async function command(fake: FakeDiscord, channelId: string, name: string, options: Record<string, string> = {}, permissions?: string): Promise<RestCall> {
+      const id = fake.injectSlashCommand(channelId, SETTINGS_COMMAND_NAME, sub(name, options), { permissions });
+      return fake.waitFor<RestCall>((c) => c.kind === 'rest' && c.route === 'POST /interactions/:id/:token/callback' && c.path.includes(`/interactions/${id}/`));
+    }
+
+    const content = (call: RestCall): unknown => (call.body as { data?: { content?: string } }).data?.content;
+    const flags = (call: RestCall): number => (call.body as { data?: { flags?: number } }).data?.flags ?? 0;
+
+    it('turns auto-transcription off and on for a channel, answering ephemerally', async () => {
+      const { fake, store } = await startBot();
+      const off = await command(fake, fake.textChannelId, 'auto', { state: 'off' });
+      expect(off.body).toMatchObject({ type: InteractionResponseType.ChannelMessageWithSource });
+      expect(flags(off) & MessageFlags.Ephemeral).toBe(MessageFlags.Ephemeral);
+      expect(content(off)).toBe(settingChanged('auto', { language: 'both', auto: false, timestamps: false, textStyle: 'written', history: false }, 'both'));
+      expect(await store.getSettings(key(fake.textChannelId))).toEqual({ auto: false });
+      const ignored = fake.injectVoiceMessage(audio['xin chào các bạn'], fake.textChannelId);
+      await command(fake, fake.textChannelId, 'auto', { state: 'on' });
+      const heard = fake.injectVoiceMessage(audio['cảm ơn rất nhiều'], fake.textChannelId);
+      await replyTo(fake, heard.id);
+      expect(fake.repliesTo(heard.id).map((m) => m.content)).toEqual(['cảm ơn rất nhiều']);
+      expect(fake.repliesTo(ignored.id)).toEqual([]);
+      expect(fake.calls.filter((c) => c.kind === 'cdn' && c.path.includes(`/${ignored.attachments[0].id}/`))).toEqual([]);
+    });
+
+    it('turns a channel outside DISCORD_CHANNEL_IDS on, and sets its language', async () => {
+      const { fake, store } = await startBot((f) => ({ DISCORD_CHANNEL_IDS: f.textChannelId }));
+      const language = await command(fake, fake.otherChannelId, 'language', { language: 'vi' });
+      expect(content(language)).toBe(settingChanged('language', { language: 'vi', auto: false, timestamps: false, textStyle: 'written', history: false }, 'vi'));
+      await command(fake, fake.otherChannelId, 'auto', { state: 'on' });
+      expect(await store.getSettings(key(fake.otherChannelId))).toEqual({ language: 'vi', auto: true });
+      const silence = await speech('', 'ogg-opus', { padMs: 600 });
+      const voice = fake.injectVoiceMessage(silence, fake.otherChannelId);
+      await replyTo(fake, voice.id);
+      expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual([text('noSpeech', 'vi')]);
+    });
+
+    it('refuses a member without Manage Channels, changing nothing', async () => {
+      const { fake, store } = await startBot();
+      const refused = await command(fake, fake.textChannelId, 'history', { state: 'on' }, '0');
+      expect(content(refused)).toBe(text('adminsOnly', 'both'));
+      expect(flags(refused) & MessageFlags.Ephemeral).toBe(MessageFlags.Ephemeral);
+      expect(await store.getSettings(key(fake.textChannelId))).toEqual({});
+    });
+
+    it('with history on keeps transcripts and finds them (folded) with a link to the voice message, in this channel only; forget and leaving the guild delete them', async () => {
+      const { fake, store } = await startBot();
+      const before = fake.injectVoiceMessage(audio['tôi là người việt nam'], fake.textChannelId);
+      await replyTo(fake, before.id);
+      await command(fake, fake.textChannelId, 'history', { state: 'on' });
+      const kept = fake.injectVoiceMessage(audio['hôm nay trời đẹp quá'], fake.textChannelId);
+      await replyTo(fake, kept.id);
+      await waitUntil(async () => ((await store.historySummary(key(fake.textChannelId))).count === 1 ? true : undefined), 5_000, 'the transcript kept');
+      const found = await command(fake, fake.textChannelId, 'search', { words: 'troi dep' });
+      expect(flags(found) & MessageFlags.Ephemeral).toBe(MessageFlags.Ephemeral);
+      expect(String(content(found))).toMatch(
+        new RegExp(`^🔎 <@${fake.user.id}> · <t:\\d+:f> · https://discord\\.com/channels/${fake.guildId}/${fake.textChannelId}/${kept.id}\\n> hôm nay «trời đẹp» quá$`),
+      );
+      // Kept while history was off: not at all.
+      expect(content(await command(fake, fake.textChannelId, 'search', { words: 'viet nam' }))).toBe(text('searchNothing', 'both'));
+      // Another channel never sees this one's words.
+      expect(content(await command(fake, fake.otherChannelId, 'search', { words: 'troi dep' }))).toBe(text('searchHistoryOff', 'both'));
+      expect(content(await command(fake, fake.textChannelId, 'forget'))).toBe(text('forgotten', 'both'));
+      expect(await store.historySummary(key(fake.textChannelId))).toEqual({ count: 0 });
+      expect(await store.getSettings(key(fake.textChannelId))).toEqual({});
+
+      await command(fake, fake.otherChannelId, 'timestamps', { state: 'on' });
+      expect(await store.getSettings(key(fake.otherChannelId))).toEqual({ timestamps: true });
+      fake.removeFromGuild();
+      await waitUntil(async () => (Object.keys(await store.getSettings(key(fake.otherChannelId))).length === 0 ? true : undefined), 5_000, 'the guild forgotten');
+    });
   });
 });

@@ -8,26 +8,22 @@ import type { Chat, Message, User } from 'telegraf/types';
 import {
   BOT_COMMANDS,
   DOCUMENT_AFTER_PARTS,
-  FILE_TOO_BIG_REPLY,
-  NOT_ALLOWED_REPLY,
-  SEND_AUDIO_REPLY,
   TELEGRAM_WEBHOOK_PATH,
-  TRANSCRIBE_USAGE_REPLY,
   WEBHOOK_SECRET_HEADER,
   createTelegramBot,
-  helpReply,
   mountTelegramWebhook,
-  statusReply,
   type RetryOptions,
   type TelegramBot,
 } from '../../adapters/telegram.js';
 import { fetchAudio, type FetchAudioOptions } from '../../adapters/telegram/media.js';
-import { NO_SPEECH_REPLY, TELEGRAM_MESSAGE_LIMIT, errorReply, queuedReply } from '../../adapters/shared.js';
+import { TELEGRAM_MESSAGE_LIMIT } from '../../adapters/shared.js';
+import { errorReply, helpReply, historyReply, queuedReply, settingLabel, statusReply, text, type EffectiveSettings, type SettingName } from '../../adapters/replies.js';
 import type { Core } from '../../src/core/create-transcriber.js';
 import { SttError } from '../../src/core/errors.js';
 import { Metrics } from '../../src/core/metrics.js';
 import type { AudioInput, TranscribeOptions, Transcriber, Transcript } from '../../src/core/types.js';
 import { buildApp } from '../../src/http/app.js';
+import { openStore, type Store } from '../../src/store/index.js';
 import { createLogger } from '../../src/logger.js';
 import { ffmpegFile, speech } from '../support/audio.js';
 import { testConfig, testCore } from '../support/core.js';
@@ -44,6 +40,9 @@ const PRIVATE: Chat.PrivateChat = { id: LAN.id, type: 'private', first_name: 'La
 const PRIVATE_MINH: Chat.PrivateChat = { id: MINH.id, type: 'private', first_name: 'Minh' };
 const GROUP: Chat.SupergroupChat = { id: -1001234567890, type: 'supergroup', title: 'Nhóm tiếng Việt' };
 
+/** The test config's limits, as replies quote them. */
+const LIMITS = { maxUploadMb: 25, maxDurationSec: 300 };
+
 const PHRASES = ['xin chào các bạn', 'tôi là người việt nam', 'hôm nay trời đẹp quá', 'cảm ơn rất nhiều', 'họp lúc chín giờ ba mươi'] as const;
 type Phrase = (typeof PHRASES)[number];
 
@@ -55,6 +54,11 @@ interface Harness {
   retryWaits: number[];
   app?: Awaited<ReturnType<typeof buildApp>>;
   after?: () => Promise<void>;
+  /** The bot's SQLite store, in `dataDir`. */
+  store: Store;
+  dataDir: string;
+  /** Whether the harness started the fake (and so closes it). */
+  ownsFake: boolean;
 }
 
 interface StartOptions {
@@ -67,6 +71,10 @@ interface StartOptions {
   stopGraceMs?: number;
   /** Runs once the bot has stopped (to close what the test built for it). */
   after?: () => Promise<void>;
+  /** The store's folder, to start a bot again on what an earlier one kept. @defaultValue a new temporary folder */
+  dataDir?: string;
+  /** A fake Bot API already running (an earlier bot's, for a restart). */
+  fake?: FakeBotApi;
 }
 
 /** The shared cores: `core` as configured by default, `narrow` with one running job and one waiting. */
@@ -79,7 +87,9 @@ const holds: (() => void)[] = [];
 
 /** A fake Bot API and a started bot on it; `env` is laid over the test config. */
 async function startBot(env: Record<string, string> = {}, options: StartOptions = {}): Promise<Harness> {
-  const fake = await FakeBotApi.start({ token: TOKEN });
+  const fake = options.fake ?? (await FakeBotApi.start({ token: TOKEN }));
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'telegram-store-'));
+  const store = await openStore({ dataDir, historyDays: 30 });
   const logs: string[] = [];
   // No secrets handed to the logger: whatever keeps the token out of the logs is the adapter's.
   const logger = createLogger({ level: 'trace' }, { write: (line: string) => void logs.push(line) });
@@ -92,23 +102,23 @@ async function startBot(env: Record<string, string> = {}, options: StartOptions 
   });
   const retryWaits: number[] = [];
   const retry: Partial<RetryOptions> = {
-    // 5xx backoff kept short; a 429's retry_after is waited in full, as Telegram asks.
     baseDelayMs: 10,
     maxDelayMs: 40,
-    wait: (ms) => {
+    // The retry layer's clock: each wait is recorded and over at once, so no test sleeps through a retry_after.
+    wait: async (ms) => {
       retryWaits.push(ms);
-      return new Promise((resolve) => setTimeout(resolve, ms));
     },
   };
   const transcriber = options.transcriber ?? core.transcriber;
   let bot: TelegramBot;
   try {
-    bot = createTelegramBot({ config, transcriber, logger, retry, fetch: options.fetch, stopGraceMs: options.stopGraceMs });
+    bot = createTelegramBot({ config, transcriber, store, logger, retry, fetch: options.fetch, stopGraceMs: options.stopGraceMs });
   } catch (error) {
+    await store.close();
     await fake.close();
     throw error;
   }
-  const harness: Harness = { fake, bot, logs, retryWaits, after: options.after };
+  const harness: Harness = { fake, bot, logs, retryWaits, after: options.after, store, dataDir, ownsFake: !options.fake };
   running.push(harness);
   if (options.webhook) {
     const app = await buildApp({ config, transcriber, logger, metrics: new Metrics({ defaultMetrics: false }) });
@@ -183,7 +193,7 @@ function sentIn(fake: FakeBotApi, chat: Chat): [number | undefined, string][] {
 /** Whether `text` is the "… ahead of you" placeholder. */
 function isPlaceholder(text: string): boolean {
   const ahead = /\d+/.exec(text)?.[0];
-  return ahead !== undefined && text === queuedReply(Number(ahead));
+  return ahead !== undefined && (['vi', 'en', 'both'] as const).some((language) => text === queuedReply(Number(ahead), language));
 }
 
 /**
@@ -306,7 +316,10 @@ afterEach(async () => {
     await harness.bot.stop();
     await harness.app?.close();
     await harness.after?.();
-    await harness.fake.close();
+    // A restart's first store was closed by its test already.
+    await harness.store.close().catch(() => undefined);
+    rmSync(harness.dataDir, { recursive: true, force: true });
+    if (harness.ownsFake) await harness.fake.close();
     assertNoTokenLeak(harness);
   }
 });
@@ -326,7 +339,7 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     expect(fake.commands).toEqual(expect.arrayContaining([expect.objectContaining({ command: 'help' }), expect.objectContaining({ command: 'status' })]));
     // Long polling, for messages only.
     const poll = await fake.waitFor((c) => c.method === 'getUpdates');
-    expect(poll.params).toMatchObject({ allowed_updates: ['message'], timeout: 50 });
+    expect(poll.params).toMatchObject({ allowed_updates: ['message', 'callback_query', 'my_chat_member'], timeout: 50 });
 
     const message = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn']);
     const reply = await replyTo(fake, PRIVATE, message);
@@ -350,14 +363,14 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     const h = await startBot();
     const { fake } = h;
     const start = fake.sendUserMessage(PRIVATE, LAN, { text: '/start' });
-    const help = fake.sendUserMessage(PRIVATE, LAN, { text: '/help' });
+    const helpCommand = fake.sendUserMessage(PRIVATE, LAN, { text: '/help' });
     const hello = fake.sendUserMessage(PRIVATE, LAN, { text: 'xin chào' });
-    await Promise.all([start, help, hello].map((m) => replyTo(fake, PRIVATE, m)));
+    await Promise.all([start, helpCommand, hello].map((m) => replyTo(fake, PRIVATE, m)));
     await settle(h);
-    const text = helpReply({ maxDurationSec: 300, maxFileMb: 25, groupMode: 'auto' });
-    expect(repliesTo(fake, PRIVATE, start)).toEqual([text]);
-    expect(repliesTo(fake, PRIVATE, help)).toEqual([text]);
-    expect(repliesTo(fake, PRIVATE, hello)).toEqual([SEND_AUDIO_REPLY]);
+    const help = helpReply({ maxDurationSec: 300, maxFileMb: 25, groupMode: 'auto' }, 'vi');
+    expect(repliesTo(fake, PRIVATE, start)).toEqual([help]);
+    expect(repliesTo(fake, PRIVATE, helpCommand)).toEqual([help]);
+    expect(repliesTo(fake, PRIVATE, hello)).toEqual([text('sendAudio', 'vi')]);
   });
 
   it('transcribes a group voice note by itself (TELEGRAM_GROUP_MODE=auto) and leaves plain text alone', async () => {
@@ -386,7 +399,7 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     expect(reply.params).toMatchObject({ chat_id: GROUP.id, text: 'hôm nay trời đẹp quá' });
     await settle(h);
     expect(sentIn(fake, GROUP)).toEqual([
-      [bare.message_id, TRANSCRIBE_USAGE_REPLY],
+      [bare.message_id, text('transcribeUsage', 'both')],
       [message.message_id, 'hôm nay trời đẹp quá'],
     ]);
     expect(repliesTo(fake, GROUP, command)).toEqual([]);
@@ -417,8 +430,8 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     const message = sendMedia(fake, PRIVATE, LAN, 'audio', undefined, { size: 21 * 1024 * 1024, durationSec: 200 });
     await replyTo(fake, PRIVATE, message);
     await settle(h);
-    expect(repliesTo(fake, PRIVATE, message)).toEqual([FILE_TOO_BIG_REPLY]);
-    expect(FILE_TOO_BIG_REPLY).toContain('TELEGRAM_API_ROOT');
+    expect(repliesTo(fake, PRIVATE, message)).toEqual([text('fileTooBig', 'vi')]);
+    expect(text('fileTooBig', 'en')).toContain('TELEGRAM_API_ROOT');
     expect(fake.callsOf('getFile').map((c) => [c.status, c.description])).toEqual([[400, 'Bad Request: file is too big']]);
     expect(fake.downloads).toEqual([]);
   });
@@ -429,8 +442,8 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     const message = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn'], { size: 5 * 1024 * 1024 });
     await replyTo(fake, PRIVATE, message);
     await settle(h);
-    const expected = errorReply(new SttError('payload_too_large', 'The file is larger than the 1 MB limit.'));
-    expect(expected).toBe('⚠️ The file is larger than the 1 MB limit.');
+    const expected = errorReply(new SttError('payload_too_large'), 'vi', { maxUploadMb: 1, maxDurationSec: 300 });
+    expect(expected).toBe('⚠️ Tệp lớn hơn giới hạn 1 MB.');
     expect(repliesTo(fake, PRIVATE, message)).toEqual([expected]);
     expect(fake.callsOf('getFile')).toEqual([]);
     expect(fake.downloads).toEqual([]);
@@ -454,13 +467,16 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
       [200, 'cảm ơn rất nhiều', first.message_id],
     ]);
     expect(fake.callsOf('getFile').map((c) => c.status)).toEqual([503, 200]);
-    // retry_after waited in full; the 5xx after the short test backoff.
-    expect(h.retryWaits).toEqual([10, 1_000, 1_000]);
+    // getUpdates answered 502 after delivering the first update: the bot's retry polls again
+    // after the short backoff (not telegraf's five-second pause), confirming it.
+    await fake.waitFor((c) => c.method === 'getUpdates' && c.status === 502);
+    await fake.waitFor((c) => c.method === 'getUpdates' && c.seq > firstPoll.seq && c.status === 200);
+    // retry_after waited in full; each 5xx after the short test backoff.
+    expect([...h.retryWaits].sort((a, b) => a - b)).toEqual([10, 10, 1_000, 1_000]);
 
-    // getUpdates answered 502 after delivering the first update; telegraf polls again (after its
-    // own 5 s pause), confirming it, and the next voice note is answered too.
+    // The next voice note is answered too.
     const second = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn']);
-    await replyTo(fake, PRIVATE, second, 12_000);
+    await replyTo(fake, PRIVATE, second);
     await settle(h);
     const polls = fake.callsOf('getUpdates').filter((c) => c.seq > firstPoll.seq);
     expect(polls[0].status).toBe(502);
@@ -492,7 +508,7 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     held.release();
     await settle(h);
     expect(repliesTo(fake, PRIVATE_MINH, first)).toEqual(['xin chào các bạn']);
-    expect(repliesTo(fake, PRIVATE, refused.message)).toEqual([errorReply(new SttError('queue_full'))]);
+    expect(repliesTo(fake, PRIVATE, refused.message)).toEqual([errorReply(new SttError('queue_full'), 'vi', LIMITS)]);
     // The one that waited shows its transcript (its "ahead of you" placeholder edited).
     expect(repliesTo(fake, PRIVATE, waited.message)).toEqual([waited.phrase]);
   });
@@ -504,7 +520,7 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     const inside = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn']);
     await Promise.all([replyTo(fake, PRIVATE_MINH, outside), replyTo(fake, PRIVATE, inside)]);
     await settle(h);
-    expect(repliesTo(fake, PRIVATE_MINH, outside)).toEqual([NOT_ALLOWED_REPLY]);
+    expect(repliesTo(fake, PRIVATE_MINH, outside)).toEqual([text('notAllowed', 'both')]);
     expect(repliesTo(fake, PRIVATE, inside)).toEqual(['xin chào các bạn']);
     // Nothing was fetched or transcribed for the chat outside the list.
     const outsideFile = (outside as Message.VoiceMessage).voice.file_id;
@@ -549,15 +565,73 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     await held.holding;
     const waiting = sendMedia(fake, PRIVATE, LAN, 'voice', voice['hôm nay trời đẹp quá']);
     const placeholder = await replyTo(fake, PRIVATE, waiting);
-    expect(placeholder.params.text).toBe(queuedReply(1));
+    expect(placeholder.params.text).toBe(queuedReply(1, 'vi'));
     held.release();
     const placeholderId = (placeholder.result as Message.TextMessage).message_id;
     const edit = await fake.waitFor((c) => c.method === 'editMessageText' && c.status === 200);
     expect(edit.params).toMatchObject({ chat_id: PRIVATE.id, message_id: placeholderId, text: 'hôm nay trời đẹp quá' });
     await settle(h);
     expect(repliesTo(fake, PRIVATE, waiting)).toEqual(['hôm nay trời đẹp quá']);
-    expect(sentIn(fake, PRIVATE)).toEqual([[waiting.message_id, queuedReply(1)]]);
+    expect(sentIn(fake, PRIVATE)).toEqual([[waiting.message_id, queuedReply(1, 'vi')]]);
     expect(repliesTo(fake, PRIVATE_MINH, first)).toEqual(['cảm ơn rất nhiều']);
+  });
+
+  it('shows a long note\'s words as its windows finish, edits at most once per PROGRESS_EDIT_SEC, and ends with the transcript in the same message', async () => {
+    const phrase = 'xin chào các bạn tôi là người việt nam hôm nay trời đẹp quá cảm ơn rất nhiều';
+    const wav = await speech(phrase, 'wav');
+    // Two-second windows: the note takes several, each reporting the words so far.
+    const windowed = await testCore({ CHUNK_SEC: '2', STRIDE_SEC: '0.4' });
+    let shown: string | undefined;
+    const api = deferred<FakeBotApi>();
+    const transcriber: Transcriber = {
+      status: () => windowed.core.transcriber.status(),
+      async transcribe(input, options) {
+        const transcript = await windowed.core.transcriber.transcribe(input, options);
+        // The transcript waits until the words so far have been shown by an edit.
+        await (await api.promise).waitFor((c) => c.method === 'editMessageText' && c.status === 200 && String(c.params.text).startsWith('✍️'));
+        shown = transcript.text;
+        return transcript;
+      },
+    };
+    const h = await startBot({ PROGRESS_EDIT_SEC: '0.5' }, { transcriber, after: () => windowed.core.close() });
+    const { fake } = h;
+    api.resolve(fake);
+    const message = sendMedia(fake, PRIVATE, LAN, 'document', wav, { mimeType: 'audio/wav', fileName: 'dai.wav' });
+    const placeholder = await replyTo(fake, PRIVATE, message);
+    await settle(h);
+    const id = (placeholder.result as Message.TextMessage).message_id;
+    expect(String(placeholder.params.text)).toMatch(/^✍️ .+ … \(1\/\d+\)$/);
+    // One message for the note: the placeholder, edited; nothing else was sent to it.
+    expect(fake.calls.filter(isReply(PRIVATE, message))).toEqual([placeholder]);
+    const edits = fake.callsOf('editMessageText').filter((c) => c.params.chat_id === PRIVATE.id);
+    expect(edits.map((c) => [c.status, c.params.message_id])).toEqual(edits.map(() => [200, id]));
+    expect(edits.length).toBeGreaterThanOrEqual(2);
+    expect(edits.slice(0, -1).every((c) => /^✍️ .+ … \(\d+\/\d+\)$/.test(String(c.params.text)))).toBe(true);
+    expect(edits.at(-1)?.params.text).toBe(shown);
+    // The progress edits kept the chat's pace (the final text does not wait for it); the times
+    // are when the fake answered, so a little of the pace can go in the requests' travel.
+    const times = [placeholder, ...edits.slice(0, -1)].map((c) => c.at);
+    for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(400);
+  });
+
+  it('waits out a 429 on the edit into the transcript (retry_after) and still shows it in the placeholder', async () => {
+    const held = holdFirstJob(narrow);
+    const h = await startBot({}, { transcriber: held.transcriber });
+    const { fake } = h;
+    sendMedia(fake, PRIVATE_MINH, MINH, 'voice', voice['cảm ơn rất nhiều']);
+    await held.holding;
+    const waiting = sendMedia(fake, PRIVATE, LAN, 'voice', voice['hôm nay trời đẹp quá']);
+    const placeholder = await replyTo(fake, PRIVATE, waiting);
+    fake.failNext('editMessageText', 1, { status: 429, retryAfter: 7 });
+    held.release();
+    await settle(h);
+    const id = (placeholder.result as Message.TextMessage).message_id;
+    expect(fake.callsOf('editMessageText').map((c) => [c.status, c.params.message_id, c.params.text])).toEqual([
+      [429, id, 'hôm nay trời đẹp quá'],
+      [200, id, 'hôm nay trời đẹp quá'],
+    ]);
+    expect(h.retryWaits).toEqual([7_000]);
+    expect(repliesTo(fake, PRIVATE, waiting)).toEqual(['hôm nay trời đẹp quá']);
   });
 
   it('answers silence with the no-speech reply', async () => {
@@ -567,7 +641,7 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     const message = sendMedia(fake, PRIVATE, LAN, 'voice', silence, { durationSec: 1 });
     await replyTo(fake, PRIVATE, message);
     await settle(h);
-    expect(repliesTo(fake, PRIVATE, message)).toEqual([NO_SPEECH_REPLY]);
+    expect(repliesTo(fake, PRIVATE, message)).toEqual([text('noSpeech', 'vi')]);
   });
 
   it('ten notes forwarded at once are all answered in order, and another person\'s note waits behind at most one of them', async () => {
@@ -640,7 +714,7 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     await held.holding;
     const status = fake.sendUserMessage(PRIVATE, LAN, { text: '/status' });
     const answer = await replyTo(fake, PRIVATE, status);
-    expect(answer.params.text).toBe(statusReply({ ...narrow.transcriber.status(), queued: 0, running: 1 }));
+    expect(answer.params.text).toBe(statusReply({ ...narrow.transcriber.status(), waiting: 0, queued: 0, running: 1 }, 'vi'));
     expect(repliesTo(fake, PRIVATE, message)).toEqual([]);
     held.release();
     await replyTo(fake, PRIVATE, message);
@@ -665,7 +739,7 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     held.release();
     await stopped;
     expect(repliesTo(fake, PRIVATE, first)).toEqual(['xin chào các bạn']);
-    expect(repliesTo(fake, PRIVATE, second)).toEqual([errorReply(new SttError('shutting_down'))]);
+    expect(repliesTo(fake, PRIVATE, second)).toEqual([errorReply(new SttError('shutting_down'), 'vi', LIMITS)]);
   });
 
   it('in webhook mode takes updates on the service app with the secret token, refuses a wrong one with 401, and replies', async () => {
@@ -674,7 +748,7 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     expect(bot.mode).toBe('webhook');
     const url = new URL(TELEGRAM_WEBHOOK_PATH, `http://127.0.0.1:${(app?.server.address() as net.AddressInfo).port}`).toString();
     const setWebhook = fake.callsOf('setWebhook');
-    expect(setWebhook.map((c) => c.params)).toEqual([expect.objectContaining({ url, secret_token: bot.webhookSecret, allowed_updates: ['message'] })]);
+    expect(setWebhook.map((c) => c.params)).toEqual([expect.objectContaining({ url, secret_token: bot.webhookSecret, allowed_updates: ['message', 'callback_query', 'my_chat_member'] })]);
     expect(bot.webhookSecret).not.toContain(TOKEN_SECRET);
 
     const stray = { update_id: 1, message: { message_id: 999, date: 0, chat: PRIVATE, from: LAN, text: '/help', entities: [{ type: 'bot_command', offset: 0, length: 5 }] } };
@@ -735,7 +809,7 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     const ok = sendMedia(fake, PRIVATE, LAN, 'voice', voice['tôi là người việt nam']);
     await replyTo(fake, PRIVATE, ok);
     await settle(h);
-    const brief = errorReply(new Error('download failed'));
+    const brief = errorReply(new Error('download failed'), 'vi', LIMITS);
     expect(sentIn(fake, PRIVATE)).toEqual([
       [thrown.message_id, brief],
       [failed.message_id, brief],
@@ -751,6 +825,197 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
       expect.objectContaining({ chatId: PRIVATE.id, messageId: failed.message_id, error: expect.objectContaining({ type: 'DownloadError' }) }),
     ]);
     assertNoTokenLeak(h);
+  });
+});
+
+describe('Telegram chat settings and history, kept in the store', () => {
+  const DEFAULTS = { language: 'both', auto: true, timestamps: false, textStyle: 'written', history: false } as const;
+  const key = (chat: Chat) => ({ platform: 'telegram' as const, chatId: String(chat.id) });
+
+  /** Sends /settings and returns the bot's keyboard message. */
+  async function openSettings(fake: FakeBotApi, chat: Chat, from: User): Promise<Message.TextMessage> {
+    const command = fake.sendUserMessage(chat, from, { text: '/settings' });
+    const reply = await replyTo(fake, chat, command);
+    return reply.result as Message.TextMessage;
+  }
+
+  /** Presses a button of `message` and waits for the bot to answer the press. */
+  async function press(fake: FakeBotApi, message: Message, from: User, data: string): Promise<RecordedCall> {
+    const id = fake.pressButton(message, from, data);
+    return fake.waitFor((c) => c.method === 'answerCallbackQuery' && c.params.callback_query_id === id);
+  }
+
+  /** The keyboard /settings shows for these settings. */
+  function keyboard(settings: EffectiveSettings, names: readonly SettingName[]): unknown {
+    return { inline_keyboard: names.map((name) => [{ text: settingLabel(name, settings, settings.language), callback_data: `set:${name}` }]) };
+  }
+
+  it('/settings toggles the reply language in place: the same message edited, the press answered, the next reply in the new language', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    // Minh's app has no language: REPLY_LANGUAGE (both) applies.
+    const shown = await openSettings(fake, PRIVATE_MINH, MINH);
+    const names: SettingName[] = ['language', 'timestamps', 'textStyle', 'history'];
+    expect(shown.text).toBe(text('settingsTitle', 'both'));
+    expect(shown.reply_markup).toEqual(keyboard(DEFAULTS, names));
+    const answer = await press(fake, shown, MINH, 'set:language');
+    expect(answer.status).toBe(200);
+    const edit = fake.callsOf('editMessageText').at(-1);
+    expect(edit?.params).toMatchObject({ chat_id: PRIVATE_MINH.id, message_id: shown.message_id, text: text('settingsTitle', 'vi') });
+    expect(fake.messageNow(PRIVATE_MINH.id, shown.message_id)).toMatchObject({ text: text('settingsTitle', 'vi'), reply_markup: keyboard({ ...DEFAULTS, language: 'vi' }, names) });
+    expect(await h.store.getSettings(key(PRIVATE_MINH))).toEqual({ language: 'vi' });
+    // Round the three: vi → en → both.
+    await press(fake, shown, MINH, 'set:language');
+    expect(await h.store.getSettings(key(PRIVATE_MINH))).toEqual({ language: 'en' });
+    const help = fake.sendUserMessage(PRIVATE_MINH, MINH, { text: '/help' });
+    expect((await replyTo(fake, PRIVATE_MINH, help)).params.text).toBe(helpReply({ maxDurationSec: 300, maxFileMb: 25, groupMode: 'auto' }, 'en'));
+    // One message in all for the settings: edited, never sent again.
+    expect(sentIn(fake, PRIVATE_MINH).filter(([, t]) => t.startsWith('⚙️'))).toHaveLength(1);
+  });
+
+  it('registers /settings and /forget for private chats and group administrators, not for everyone', async () => {
+    const { fake } = await startBot();
+    const names = (scope: string): unknown[] => (fake.commandsByScope[scope] as { command: string }[]).map((c) => c.command);
+    expect(names('default')).toEqual(['help', 'status', 'transcribe', 'search', 'history']);
+    expect(names('all_private_chats')).toEqual(['help', 'status', 'transcribe', 'search', 'history', 'settings', 'forget']);
+    expect(names('all_chat_administrators')).toEqual(['help', 'status', 'transcribe', 'search', 'history', 'settings', 'forget']);
+  });
+
+  it('in a group only administrators change a setting: a member is refused in the press\'s answer, and nothing changes', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    fake.setMember(GROUP, LAN, 'administrator');
+    const shown = await openSettings(fake, GROUP, MINH);
+    expect(shown.reply_markup).toEqual(keyboard(DEFAULTS, ['language', 'auto', 'timestamps', 'textStyle', 'history']));
+    const refused = await press(fake, shown, MINH, 'set:history');
+    expect(refused.params.text).toBe(text('adminsOnly', 'both'));
+    expect(fake.callsOf('editMessageText')).toEqual([]);
+    expect(await h.store.getSettings(key(GROUP))).toEqual({});
+    const allowed = await press(fake, shown, LAN, 'set:history');
+    expect(allowed.params.text).toBeUndefined();
+    expect(await h.store.getSettings(key(GROUP))).toEqual({ history: true });
+    expect(fake.callsOf('getChatMember').map((c) => [c.params.user_id, (c.result as { status: string }).status])).toEqual([
+      [MINH.id, 'member'],
+      [LAN.id, 'administrator'],
+    ]);
+    // /forget is theirs too.
+    const forget = fake.sendUserMessage(GROUP, MINH, { text: '/forget' });
+    expect((await replyTo(fake, GROUP, forget)).params.text).toBe(text('adminsOnly', 'both'));
+    expect(await h.store.getSettings(key(GROUP))).toEqual({ history: true });
+  });
+
+  it('auto-transcription off in a group: its voice notes are left alone, /transcribe still answers', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    fake.setMember(GROUP, LAN, 'creator');
+    const shown = await openSettings(fake, GROUP, LAN);
+    await press(fake, shown, LAN, 'set:auto');
+    expect(await h.store.getSettings(key(GROUP))).toEqual({ auto: false });
+    const note = sendMedia(fake, GROUP, MINH, 'voice', voice['xin chào các bạn']);
+    const asked = sendMedia(fake, GROUP, MINH, 'voice', voice['cảm ơn rất nhiều']);
+    fake.sendUserMessage(GROUP, LAN, { text: '/transcribe', reply_to_message: asked });
+    await replyTo(fake, GROUP, asked);
+    await settle(h);
+    expect(repliesTo(fake, GROUP, note)).toEqual([]);
+    expect(repliesTo(fake, GROUP, asked)).toEqual(['cảm ơn rất nhiều']);
+  });
+
+  it('with timestamps on and the raw style, answers the words as heard, each segment after its time', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    const shown = await openSettings(fake, PRIVATE, LAN);
+    await press(fake, shown, LAN, 'set:timestamps');
+    await press(fake, shown, LAN, 'set:textStyle');
+    expect(await h.store.getSettings(key(PRIVATE))).toEqual({ timestamps: true, textStyle: 'raw' });
+    const message = sendMedia(fake, PRIVATE, LAN, 'voice', voice['họp lúc chín giờ ba mươi']);
+    const reply = await replyTo(fake, PRIVATE, message);
+    expect(reply.params.text).toMatch(/^\[0:00\] họp lúc chín giờ ba mươi$/);
+  });
+
+  it('keeps its settings across a restart on the same SQLite folder', async () => {
+    const first = await startBot();
+    const shown = await openSettings(first.fake, PRIVATE_MINH, MINH);
+    await press(first.fake, shown, MINH, 'set:language');
+    await press(first.fake, shown, MINH, 'set:timestamps');
+    await first.bot.stop();
+    await first.store.close();
+    const second = await startBot({}, { fake: first.fake, dataDir: first.dataDir });
+    const again = await openSettings(second.fake, PRIVATE_MINH, MINH);
+    expect(again.text).toBe(text('settingsTitle', 'vi'));
+    expect(again.reply_markup).toEqual(keyboard({ ...DEFAULTS, language: 'vi', timestamps: true }, ['language', 'timestamps', 'textStyle', 'history']));
+  });
+
+  it('history off keeps nothing; on, each transcript is kept and found by a folded query, as a reply to its voice note', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    const unkept = sendMedia(fake, PRIVATE, LAN, 'voice', voice['họp lúc chín giờ ba mươi']);
+    await replyTo(fake, PRIVATE, unkept);
+    const before = fake.sendUserMessage(PRIVATE, LAN, { text: '/search hop' });
+    expect((await replyTo(fake, PRIVATE, before)).params.text).toBe(text('searchHistoryOff', 'vi'));
+    const on = h;
+    await press(fake, await openSettings(fake, PRIVATE, LAN), LAN, 'set:history');
+    const kept = sendMedia(fake, PRIVATE, LAN, 'voice', voice['họp lúc chín giờ ba mươi']);
+    await replyTo(fake, PRIVATE, kept);
+    // Another chat's words, kept too: never found from Lan's chat.
+    await press(fake, await openSettings(fake, PRIVATE_MINH, MINH), MINH, 'set:history');
+    const other = sendMedia(fake, PRIVATE_MINH, MINH, 'voice', voice['hôm nay trời đẹp quá']);
+    await replyTo(fake, PRIVATE_MINH, other);
+    await waitUntil(async () => ((await on.store.historySummary(key(PRIVATE_MINH))).count === 1 ? true : undefined), 5_000, 'the second chat\'s transcript kept');
+    // One kept: the note sent while history was off is not.
+    expect((await on.store.historySummary(key(PRIVATE))).count).toBe(1);
+
+    const search = fake.sendUserMessage(PRIVATE, LAN, { text: '/search hop chin gio' });
+    const hit = await fake.waitFor((c) => c.method === 'sendMessage' && c.status === 200 && String(c.params.text).startsWith('🔎 ') && replyTarget(c) === kept.message_id);
+    expect(String(hit.params.text)).toMatch(/^🔎 Lan · \d{4}-\d\d-\d\d \d\d:\d\d UTC\n.*«họp».*$/);
+    const elsewhere = fake.sendUserMessage(PRIVATE, LAN, { text: '/search troi dep' });
+    expect((await replyTo(fake, PRIVATE, elsewhere)).params.text).toBe(text('searchNothing', 'vi'));
+    const fromMinh = fake.sendUserMessage(PRIVATE_MINH, MINH, { text: '/search hop' });
+    expect((await replyTo(fake, PRIVATE_MINH, fromMinh)).params.text).toBe(text('searchNothing', 'both'));
+    const bare = fake.sendUserMessage(PRIVATE, LAN, { text: '/search' });
+    expect((await replyTo(fake, PRIVATE, bare)).params.text).toBe(text('searchUsage', 'vi'));
+    const history = fake.sendUserMessage(PRIVATE, LAN, { text: '/history' });
+    const { oldest } = await on.store.historySummary(key(PRIVATE));
+    expect((await replyTo(fake, PRIVATE, history)).params.text).toBe(historyReply({ on: true, count: 1, days: 30, oldest }, 'vi'));
+
+    // /forget: the settings and the history go at once.
+    const forget = fake.sendUserMessage(PRIVATE, LAN, { text: '/forget' });
+    expect((await replyTo(fake, PRIVATE, forget)).params.text).toBe(text('forgotten', 'vi'));
+    expect(await on.store.getSettings(key(PRIVATE))).toEqual({});
+    expect(await on.store.historySummary(key(PRIVATE))).toEqual({ count: 0 });
+    expect((await on.store.search(key(PRIVATE), 'hop')).results).toEqual([]);
+    expect((await on.store.historySummary(key(PRIVATE_MINH))).count).toBe(1);
+    await settle(on);
+    expect(repliesTo(fake, PRIVATE, search)).toEqual([]);
+  });
+
+  it('being removed from a group deletes what the group kept', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    fake.setMember(GROUP, LAN, 'administrator');
+    await press(fake, await openSettings(fake, GROUP, LAN), LAN, 'set:language');
+    expect(await h.store.getSettings(key(GROUP))).toEqual({ language: 'vi' });
+    fake.removeBot(GROUP, LAN, 'kicked');
+    await waitUntil(async () => (Object.keys(await h.store.getSettings(key(GROUP))).length === 0 ? true : undefined), 5_000, 'the group forgotten');
+    expect(h.logs.some((l) => l.includes('its settings and history are deleted'))).toBe(true);
+  });
+
+  it('pages a search: five matches, then a "more results" button that gives the rest', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    await press(fake, await openSettings(fake, PRIVATE, LAN), LAN, 'set:history');
+    const notes = Array.from({ length: 6 }, () => sendMedia(fake, PRIVATE, LAN, 'voice', voice['cảm ơn rất nhiều']));
+    await replyTo(fake, PRIVATE, notes[5]);
+    await waitUntil(async () => ((await h.store.historySummary(key(PRIVATE))).count === 6 ? true : undefined), 5_000, 'six transcripts kept');
+    const hits = (): RecordedCall[] => fake.calls.filter((c) => c.method === 'sendMessage' && c.status === 200 && String(c.params.text).startsWith('🔎 Lan'));
+    const search = fake.sendUserMessage(PRIVATE, LAN, { text: '/search cam on' });
+    const more = await replyTo(fake, PRIVATE, search);
+    expect(more.params.text).toBe(text('searchMore', 'vi'));
+    expect(hits()).toHaveLength(5);
+    const answered = await press(fake, more.result as Message, LAN, (more.params.reply_markup as { inline_keyboard: { callback_data: string }[][] }).inline_keyboard[0][0].callback_data);
+    expect(answered.status).toBe(200);
+    await waitUntil(async () => (hits().length === 6 ? true : undefined), 5_000, 'the sixth match');
+    // Each match answers its own voice note: all six, once each.
+    expect(hits().map(replyTarget).sort((a, b) => Number(a) - Number(b))).toEqual(notes.map((n) => n.message_id));
   });
 });
 

@@ -1,5 +1,8 @@
 import type { Chat, User } from 'telegraf/types';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDiscord, type RestCall } from '../fakes/discord.js';
 import { FakeBotApi, type RecordedCall } from '../fakes/telegram-bot-api.js';
 import { speech } from '../support/audio.js';
@@ -19,8 +22,11 @@ const lan: User = { id: 5550001, is_bot: false, first_name: 'Lan', language_code
 
 const voice: Record<string, Buffer> = {};
 const running: { service?: ServiceProcess; telegram?: FakeBotApi; discord?: FakeDiscord }[] = [];
+/** The service's DATA_DIR (its SQLite store), never the working tree's `data/`. */
+let dataDir: string;
 
 beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'bots-e2e-data-'));
   const encoded = await Promise.all(PHRASES.map((p) => speech(p, 'ogg-opus')));
   PHRASES.forEach((p, i) => (voice[p] = encoded[i]));
 });
@@ -35,6 +41,8 @@ afterEach(async () => {
     await discord?.close();
   }
 });
+
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const repliesTo = (call: RecordedCall, messageId: number): boolean =>
   call.method === 'sendMessage' && call.status === 200 && (call.params.reply_parameters as { message_id?: number } | undefined)?.message_id === messageId;
@@ -64,6 +72,7 @@ describe('npm start with both bots', () => {
     running.push(slot);
     const service = await startServiceProcess({
       MODEL_DIR: TONE_MODEL_DIR,
+      DATA_DIR: dataDir,
       QUEUE_CONCURRENCY: '1',
       TELEGRAM_BOT_TOKEN: TELEGRAM_TOKEN,
       TELEGRAM_API_ROOT: telegram.url,
@@ -113,7 +122,7 @@ describe('npm start with both bots', () => {
   it('with no tokens, serves HTTP and says that both bots are off', async () => {
     const slot: (typeof running)[number] = {};
     running.push(slot);
-    const service = await startServiceProcess({ MODEL_DIR: TONE_MODEL_DIR });
+    const service = await startServiceProcess({ MODEL_DIR: TONE_MODEL_DIR, DATA_DIR: dataDir });
     slot.service = service;
     await waitUntil(async () => (service.logs.some((l) => l.msg === 'bots') ? true : undefined), 10_000, 'the bots line');
     expect(service.logs.find((l) => l.msg === 'bots')).toMatchObject({

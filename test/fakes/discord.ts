@@ -24,7 +24,9 @@ import {
   MessageFlags,
   MessageType,
   type APIApplicationCommand,
+  type APIApplicationCommandInteractionDataOption,
   type APIAttachment,
+  type APIChatInputApplicationCommandInteraction,
   type APIDMChannel,
   type APIGuildMember,
   type APIMessage,
@@ -472,6 +474,58 @@ export class FakeDiscord {
     this.interactions.set(id, { id, token, channelId: target.channel_id, guildId: channel.guildId, responded: false, originalId: undefined });
     this.dispatch(GatewayDispatchEvents.InteractionCreate, interaction);
     return id;
+  }
+
+  /**
+   * Dispatches INTERACTION_CREATE for the slash command `name` used in `channelId` with these
+   * options (a subcommand is one option of type 1 with its own `options`), by `user` (the
+   * fake's user by default) holding `permissions` (a bitfield string; Administrator unless
+   * given). Returns the interaction's id.
+   */
+  injectSlashCommand(
+    channelId: string,
+    name: string,
+    options: APIApplicationCommandInteractionDataOption[],
+    as: { user?: APIUser; permissions?: string } = {},
+  ): string {
+    const channel = this.channels.get(channelId);
+    if (!channel) throw new Error(`FakeDiscord: unknown channel ${channelId}`);
+    const user = as.user ?? this.user;
+    const id = this.snowflake();
+    const token = `aW50ZXJhY3Rpb246${randomBytes(48).toString('base64url')}`;
+    const command = this.commands.find((c) => c.name === name && (c.type ?? ApplicationCommandType.ChatInput) === ApplicationCommandType.ChatInput);
+    const base = {
+      id,
+      application_id: this.applicationId,
+      type: InteractionType.ApplicationCommand as const,
+      token,
+      version: 1 as const,
+      app_permissions: '2248473465835073',
+      locale: Locale.Vietnamese,
+      entitlements: [],
+      authorizing_integration_owners: {},
+      attachment_size_limit: 10 * 1024 * 1024,
+      channel_id: channelId,
+      data: { id: command?.id ?? this.snowflake(), name, type: ApplicationCommandType.ChatInput as const, options },
+    };
+    const interaction: APIChatInputApplicationCommandInteraction = channel.guildId
+      ? {
+          ...base,
+          guild_id: channel.guildId,
+          guild_locale: Locale.Vietnamese,
+          context: InteractionContextType.Guild,
+          channel: { id: channelId, type: ChannelType.GuildText, name: 'chung' },
+          member: { ...this.member(user), permissions: as.permissions ?? '8' },
+        }
+      : { ...base, context: InteractionContextType.BotDM, channel: { id: channelId, type: ChannelType.DM, recipients: [user] } as APIDMChannel, user };
+    this.interactions.set(id, { id, token, channelId, guildId: channel.guildId, responded: false, originalId: undefined });
+    this.dispatch(GatewayDispatchEvents.InteractionCreate, interaction);
+    return id;
+  }
+
+  /** The bot is removed from the guild (kicked, or the guild deleted): GUILD_DELETE without `unavailable`. */
+  removeFromGuild(): void {
+    this.dispatch(GatewayDispatchEvents.GuildDelete, { id: this.guildId });
   }
 
   /**
@@ -926,6 +980,8 @@ export class FakeDiscord {
         if (typeof reference.message_id === 'string' && !this.messages.has(reference.message_id) && reference.fail_if_not_exists !== false) {
           return { status: 400, body: { message: 'Invalid Form Body', code: 50035, errors: { message_reference: { _errors: [{ code: 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE', message: 'Unknown message' }] } } } };
         }
+        const tooLong = contentTooLong(fields.content);
+        if (tooLong) return tooLong;
         const message = this.createBotMessage(m[1], fields);
         return { status: 200, body: message, message };
       }),
@@ -933,6 +989,8 @@ export class FakeDiscord {
         const message = this.messages.get(m[2]);
         if (!message || message.channel_id !== m[1]) return unknownMessage;
         if (message.author.id !== this.botUser.id) return { status: 403, body: { message: 'Cannot edit a message authored by another user', code: 50005 } };
+        const tooLong = contentTooLong(asObject(body).content);
+        if (tooLong) return tooLong;
         const updated = this.editMessage(message, asObject(body));
         return { status: 200, body: updated, message: updated };
       }),
@@ -940,12 +998,23 @@ export class FakeDiscord {
       route('PUT', '/applications/:id/commands', `/applications/${id}/commands`, (m, body) => {
         if (m[1] !== this.applicationId) return { status: 403, body: { message: 'Missing Access', code: 50001 } };
         const list = Array.isArray(body) ? body.map(asObject) : [];
+        // As Discord checks them: a permission bitfield as a string of digits, a slash command's
+        // lowercase name and a description of 1-100 characters.
+        for (const c of list) {
+          const chatInput = c.type === undefined || c.type === ApplicationCommandType.ChatInput;
+          const permissions = c.default_member_permissions;
+          const badPermissions = permissions !== undefined && permissions !== null && !(typeof permissions === 'string' && /^\d+$/.test(permissions));
+          const badName = chatInput && !/^[-_\p{Ll}\p{Lo}\p{N}]{1,32}$/u.test(String(c.name));
+          const badDescription = chatInput && !(typeof c.description === 'string' && c.description.length >= 1 && c.description.length <= 100);
+          if (badPermissions || badName || badDescription) return { status: 400, body: { message: 'Invalid Form Body', code: 50035 } };
+        }
         this.commands = list.map(
           (c): APIApplicationCommand => ({
             id: this.snowflake(),
             application_id: this.applicationId,
             version: this.snowflake(),
-            default_member_permissions: null,
+            default_member_permissions: typeof c.default_member_permissions === 'string' ? c.default_member_permissions : null,
+            ...(Array.isArray(c.options) ? { options: c.options as APIApplicationCommand['options'] } : {}),
             type: typeof c.type === 'number' ? (c.type as ApplicationCommandType) : ApplicationCommandType.ChatInput,
             name: String(c.name),
             name_localizations: (c.name_localizations as Record<string, string> | undefined) ?? null,
@@ -971,10 +1040,13 @@ export class FakeDiscord {
           const fields = asObject(body);
           const data = asObject(fields.data);
           const deferred = fields.type === InteractionResponseType.DeferredChannelMessageWithSource;
+          const tooLong = contentTooLong(data.content);
+          if (tooLong) return tooLong;
+          const ephemeral = typeof data.flags === 'number' && (data.flags & MessageFlags.Ephemeral) !== 0;
           const original = this.createBotMessage(interaction.channelId, { ...data, content: deferred ? '' : data.content }, interaction, deferred ? MessageFlags.Loading : 0);
           interaction.originalId = original.id;
           if (query.get('with_response') !== 'true') return { status: 204, message: original };
-          return { status: 200, message: original, body: { interaction: { id: interaction.id, type: InteractionType.ApplicationCommand, response_message_id: original.id, response_message_loading: deferred, response_message_ephemeral: false }, resource: { type: fields.type, message: original } } };
+          return { status: 200, message: original, body: { interaction: { id: interaction.id, type: InteractionType.ApplicationCommand, response_message_id: original.id, response_message_loading: deferred, response_message_ephemeral: ephemeral }, resource: { type: fields.type, message: original } } };
         },
         false,
       ),
@@ -995,6 +1067,8 @@ export class FakeDiscord {
         (m, body) => {
           const original = this.originalOf(m[1], m[2]);
           if (!original) return unknownMessage;
+          const tooLong = contentTooLong(asObject(body).content);
+          if (tooLong) return tooLong;
           const updated = this.editMessage(original, asObject(body));
           updated.flags = (updated.flags ?? 0) & ~MessageFlags.Loading;
           return { status: 200, body: updated, message: updated };
@@ -1008,6 +1082,8 @@ export class FakeDiscord {
         (m, body, query) => {
           const interaction = [...this.interactions.values()].find((i) => i.token === m[2]);
           if (m[1] !== this.applicationId || !interaction?.responded) return { status: 404, body: { message: 'Unknown Webhook', code: 10015 } };
+          const tooLong = contentTooLong(asObject(body).content);
+          if (tooLong) return tooLong;
           const message = this.createBotMessage(interaction.channelId, asObject(body), interaction);
           return query.get('wait') === 'true' ? { status: 200, body: message, message } : { status: 204, message };
         },
@@ -1120,4 +1196,13 @@ function respond(res: ServerResponse, status: number, body: unknown, headers: Re
   }
   const text = JSON.stringify(body);
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }).end(text);
+}
+
+/** Discord's answer to content over 2000 characters, as it gives it for a message or an edit. */
+function contentTooLong(content: unknown): HandlerResult | undefined {
+  if (typeof content !== 'string' || content.length <= 2000) return undefined;
+  return {
+    status: 400,
+    body: { message: 'Invalid Form Body', code: 50035, errors: { content: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 2000 or fewer in length.' }] } } },
+  };
 }

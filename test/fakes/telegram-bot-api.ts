@@ -21,9 +21,16 @@ import type { Chat, Message, MessageEntity, Update, User, UserFromGetMe } from '
  *   `GET /file/bot<token>/<file_path>`; in `local` mode it acts as a local Bot API server
  *   (`--local`): files lie on disk under a folder named after the token, `file_path` is that
  *   absolute path and there is no 20 MB limit;
- * - sendMessage, editMessageText, sendChatAction, sendDocument, setMyCommands, with the real
- *   API's checks (empty or too long text, unknown message to reply to or edit, not modified)
- *   and per-chat message ids shared by users' and the bot's messages.
+ * - sendMessage, editMessageText, sendChatAction, sendDocument, setMyCommands (per `scope`),
+ *   with the real API's checks (empty or too long text, unknown message to reply to or edit,
+ *   "message is not modified" when neither the text nor the inline keyboard changes, callback
+ *   data over 64 bytes) and per-chat message ids shared by users' and the bot's messages;
+ * - inline keyboards: a user presses a button ({@link FakeBotApi.pressButton}), which arrives as
+ *   a `callback_query` update; answerCallbackQuery answers it once (a second answer, or an
+ *   unknown id, is 400 "query is too old"); getChatMember answers each member's status
+ *   (`member` unless {@link FakeBotApi.setMember} said otherwise);
+ * - the bot being removed from a group ({@link FakeBotApi.removeBot}) as a `my_chat_member`
+ *   update; updates of a type outside the last `allowed_updates` are dropped, as Telegram does.
  *
  * Every call is recorded; faults can be injected (the next N calls of a method answer 429 with
  * `retry_after`, or a 5xx, and downloads can fail); `waitFor` resolves on a recorded call.
@@ -45,6 +52,8 @@ export interface UploadedFile {
 /** One API call the fake answered. */
 export interface RecordedCall {
   seq: number;
+  /** When it was answered (epoch ms). */
+  at: number;
   method: string;
   /** The call's parameters, JSON-serialised fields parsed and ids as numbers. */
   params: Record<string, unknown>;
@@ -105,8 +114,8 @@ class ApiError extends Error {
 export const FAKE_DOWNLOAD_LIMIT = 20 * 1024 * 1024;
 
 const JSON_FIELDS = new Set(['reply_parameters', 'reply_markup', 'allowed_updates', 'commands', 'entities', 'caption_entities', 'link_preview_options', 'scope']);
-const BOOL_FIELDS = new Set(['drop_pending_updates', 'disable_notification', 'protect_content']);
-const INT_FIELDS = new Set(['chat_id', 'message_id', 'offset', 'limit', 'timeout', 'reply_to_message_id']);
+const BOOL_FIELDS = new Set(['drop_pending_updates', 'disable_notification', 'protect_content', 'show_alert']);
+const INT_FIELDS = new Set(['chat_id', 'message_id', 'offset', 'limit', 'timeout', 'reply_to_message_id', 'user_id']);
 
 export class FakeBotApi {
   /** The API root to give the client (`TELEGRAM_API_ROOT`). */
@@ -119,8 +128,10 @@ export class FakeBotApi {
   readonly downloads: { filePath: string; status: number }[] = [];
   /** Every update POSTed to the webhook, with the status the bot answered. */
   readonly webhookDeliveries: { updateId: number; status: number }[] = [];
-  /** The commands last set with setMyCommands. */
+  /** The commands last set with setMyCommands in the default scope. */
   commands: unknown[] = [];
+  /** The commands last set with setMyCommands, by scope type (`default`, `all_chat_administrators`, …). */
+  readonly commandsByScope: Record<string, unknown[]> = {};
   webhook: { url: string; secretToken: string | undefined } | undefined;
 
   private readonly events = new EventEmitter();
@@ -128,6 +139,13 @@ export class FakeBotApi {
   private nextUpdateId = 100_000;
   private poller: Poller | undefined;
   private readonly chats = new Map<number, Chat>();
+  private readonly users = new Map<number, User>();
+  /** Statuses other than `member`, by `chatId:userId`. */
+  private readonly members = new Map<string, string>();
+  /** Callback queries by id: whether each was answered. */
+  private readonly callbacks = new Map<string, { answered: boolean; text?: string; showAlert?: boolean }>();
+  /** The update types the bot last asked for (every type when it never said). */
+  private allowedUpdates: Set<string> | undefined;
   private readonly messages = new Map<number, Map<number, Message>>();
   private readonly lastMessageId = new Map<number, number>();
   private readonly files = new Map<string, StoredFile>();
@@ -206,9 +224,14 @@ export class FakeBotApi {
     return { file_id, file_unique_id: stored.file_unique_id, file_size: stored.file_size };
   }
 
-  /** Queues an update (or, with a webhook set, POSTs it there) and returns it with its id. */
-  inject(update: Omit<Update.MessageUpdate, 'update_id'>): Update {
-    const full = { ...update, update_id: this.nextUpdateId++ } as Update;
+  /**
+   * Queues an update (or, with a webhook set, POSTs it there) and returns it with its id; one of a
+   * type outside the bot's `allowed_updates` is dropped.
+   */
+  inject(update: Record<string, unknown>): Update {
+    const full = { ...update, update_id: this.nextUpdateId++ } as unknown as Update;
+    const type = Object.keys(update)[0];
+    if (this.allowedUpdates && !this.allowedUpdates.has(type)) return full;
     if (this.webhook) {
       this.track(this.deliverToWebhook(full, this.webhook));
       return full;
@@ -224,6 +247,7 @@ export class FakeBotApi {
    */
   sendUserMessage(chat: Chat, from: User, content: MessageContent): Message {
     this.chats.set(chat.id, chat);
+    this.users.set(from.id, from);
     const entities = content.entities ?? commandEntities(content.text);
     const message = {
       message_id: this.nextMessageId(chat.id),
@@ -234,8 +258,49 @@ export class FakeBotApi {
       ...(entities ? { entities } : {}),
     } as Message;
     this.store(message);
-    this.inject({ message } as Omit<Update.MessageUpdate, 'update_id'>);
+    this.inject({ message });
     return message;
+  }
+
+  /** A user presses an inline button of `message` (a bot's message), as a callback_query update; returns the query's id. */
+  pressButton(message: Message, from: User, data: string): string {
+    this.users.set(from.id, from);
+    const id = String(Math.floor(Math.random() * 1e15));
+    this.callbacks.set(id, { answered: false });
+    const current = this.messages.get(message.chat.id)?.get(message.message_id) ?? message;
+    this.inject({ callback_query: { id, from, message: current, chat_instance: `ci${message.chat.id}`, data } });
+    return id;
+  }
+
+  /** How a callback query was answered, if it was. */
+  callbackAnswer(id: string): { answered: boolean; text?: string; showAlert?: boolean } | undefined {
+    return this.callbacks.get(id);
+  }
+
+  /** The message as it is now (after edits). */
+  messageNow(chatId: number, messageId: number): Message | undefined {
+    return this.messages.get(chatId)?.get(messageId);
+  }
+
+  /** Gives a user a status other than `member` in a chat (`administrator`, `creator`, `left`…). */
+  setMember(chat: Chat, user: User, status: 'creator' | 'administrator' | 'member' | 'restricted' | 'left' | 'kicked'): void {
+    this.chats.set(chat.id, chat);
+    this.users.set(user.id, user);
+    this.members.set(`${chat.id}:${user.id}`, status);
+  }
+
+  /** `by` removes the bot from `chat` (or the bot leaves): a my_chat_member update. */
+  removeBot(chat: Chat, by: User, status: 'left' | 'kicked' = 'kicked'): void {
+    const bot = { id: this.me.id, is_bot: true, first_name: this.me.first_name, username: this.me.username };
+    this.inject({
+      my_chat_member: {
+        chat,
+        from: by,
+        date: Math.floor(Date.now() / 1000),
+        old_chat_member: { status: 'member', user: bot },
+        new_chat_member: status === 'kicked' ? { status, user: bot, until_date: 0 } : { status, user: bot },
+      },
+    });
   }
 
   /** Resolves once every webhook delivery under way has been answered (and recorded). */
@@ -299,7 +364,7 @@ export class FakeBotApi {
       return send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: invalid request body' });
     }
     const record = (status: number, result: unknown, description?: string): void => {
-      const recorded: RecordedCall = { seq: ++this.seq, method, params, files, status, result, description };
+      const recorded: RecordedCall = { seq: ++this.seq, at: Date.now(), method, params, files, status, result, description };
       this.calls.push(recorded);
       this.events.emit('call', recorded);
     };
@@ -345,22 +410,45 @@ export class FakeBotApi {
         const chat = this.chat(params.chat_id);
         const text = checkText(params.text);
         this.checkReply(chat.id, params.reply_parameters);
-        return this.botMessage(chat, { text }, params.reply_parameters);
+        const markup = checkMarkup(params.reply_markup);
+        return this.botMessage(chat, { text, ...(markup ? { reply_markup: markup } : {}) }, params.reply_parameters);
       }
       case 'editMessageText': {
         const chat = this.chat(params.chat_id);
         const text = checkText(params.text);
+        const markup = checkMarkup(params.reply_markup);
         const message = this.messages.get(chat.id)?.get(Number(params.message_id));
         if (!message || message.from?.id !== this.me.id) throw new ApiError(400, 'Bad Request: message to edit not found');
-        if ('text' in message && message.text === text) {
+        const before = 'reply_markup' in message ? JSON.stringify(message.reply_markup) : undefined;
+        // An edit without reply_markup removes the keyboard.
+        if ('text' in message && message.text === text && before === (markup ? JSON.stringify(markup) : undefined)) {
           throw new ApiError(
             400,
             'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message',
           );
         }
-        const edited = { ...message, text, edit_date: Math.floor(Date.now() / 1000) } as Message;
+        const { reply_markup: _dropped, ...rest } = message as Message & { reply_markup?: unknown };
+        const edited = { ...rest, text, ...(markup ? { reply_markup: markup } : {}), edit_date: Math.floor(Date.now() / 1000) } as Message;
         this.store(edited);
         return edited;
+      }
+      case 'answerCallbackQuery': {
+        const query = typeof params.callback_query_id === 'string' ? this.callbacks.get(params.callback_query_id) : undefined;
+        if (!query || query.answered) throw new ApiError(400, 'Bad Request: query is too old and response timeout expired or query ID is invalid');
+        query.answered = true;
+        if (typeof params.text === 'string') {
+          if (params.text.length > 200) throw new ApiError(400, 'Bad Request: MESSAGE_TOO_LONG');
+          query.text = params.text;
+        }
+        query.showAlert = params.show_alert === true;
+        return true;
+      }
+      case 'getChatMember': {
+        const chat = this.chat(params.chat_id);
+        const user = this.users.get(Number(params.user_id));
+        if (!user) throw new ApiError(400, 'Bad Request: user not found');
+        const status = chat.type === 'private' && chat.id === user.id ? 'member' : (this.members.get(`${chat.id}:${user.id}`) ?? 'member');
+        return { status, user };
       }
       case 'sendChatAction':
         this.chat(params.chat_id);
@@ -375,16 +463,20 @@ export class FakeBotApi {
         const document = { ...ref, file_name: upload.filename, mime_type: mimeOf(upload.filename) };
         return this.botMessage(chat, { document }, params.reply_parameters);
       }
-      case 'setMyCommands':
+      case 'setMyCommands': {
         if (!Array.isArray(params.commands)) throw new ApiError(400, 'Bad Request: parameter "commands" is required');
-        this.commands = params.commands;
+        const scope = typeof params.scope === 'object' && params.scope !== null && 'type' in params.scope ? String(params.scope.type) : 'default';
+        this.commandsByScope[scope] = params.commands;
+        if (scope === 'default') this.commands = params.commands;
         return true;
+      }
       case 'deleteWebhook':
         this.webhook = undefined;
         if (params.drop_pending_updates === true) this.pending.length = 0;
         return true;
       case 'setWebhook':
         if (typeof params.url !== 'string') throw new ApiError(400, 'Bad Request: parameter "url" is required');
+        this.allowUpdates(params.allowed_updates);
         this.webhook = params.url ? { url: params.url, secretToken: typeof params.secret_token === 'string' ? params.secret_token : undefined } : undefined;
         return true;
       case 'getWebhookInfo':
@@ -412,6 +504,7 @@ export class FakeBotApi {
       clearTimeout(old.timer);
       send(old.res, 409, { ok: false, error_code: 409, description });
     }
+    this.allowUpdates(params.allowed_updates);
     record(200, undefined);
     const poller: Poller = { offset, limit, res, timer: setTimeout(() => this.endPoll(poller, []), timeoutSec * 1000) };
     this.poller = poller;
@@ -422,6 +515,11 @@ export class FakeBotApi {
       }
     });
     this.flushPoll(poller);
+  }
+
+  /** Telegram keeps the last `allowed_updates` a bot gave, until it gives another. */
+  private allowUpdates(types: unknown): void {
+    if (Array.isArray(types) && types.length > 0) this.allowedUpdates = new Set(types.map(String));
   }
 
   private flushPoll(poller: Poller): void {
@@ -541,6 +639,23 @@ function checkText(text: unknown): string {
   if (typeof text !== 'string' || text.trim() === '') throw new ApiError(400, 'Bad Request: message text is empty');
   if (text.length > 4096) throw new ApiError(400, 'Bad Request: message is too long');
   return text;
+}
+
+/** An inline keyboard as the Bot API checks it: rows of buttons, callback data of 1-64 bytes. */
+function checkMarkup(markup: unknown): unknown {
+  if (markup === undefined) return undefined;
+  if (typeof markup !== 'object' || markup === null || !('inline_keyboard' in markup) || !Array.isArray(markup.inline_keyboard)) {
+    throw new ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object");
+  }
+  for (const row of markup.inline_keyboard as unknown[]) {
+    if (!Array.isArray(row)) throw new ApiError(400, 'Bad Request: field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays');
+    for (const button of row as Record<string, unknown>[]) {
+      if (typeof button.text !== 'string' || button.text === '') throw new ApiError(400, 'Bad Request: text buttons are unallowed in the inline keyboard');
+      const data = button.callback_data;
+      if (typeof data === 'string' && (data === '' || Buffer.byteLength(data) > 64)) throw new ApiError(400, 'Bad Request: BUTTON_DATA_INVALID');
+    }
+  }
+  return markup;
 }
 
 function commandEntities(text: string | undefined): MessageEntity[] | undefined {

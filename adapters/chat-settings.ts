@@ -1,0 +1,79 @@
+import type { Transcript } from '../src/core/types.js';
+import type { ChatKey, ChatSettings, Store } from '../src/store/index.js';
+import { toWritten } from '../src/text/written.js';
+import type { JobRequest } from './job-runner.js';
+import type { EffectiveSettings, ReplyLanguage, SettingName } from './replies.js';
+
+/**
+ * What both bots do with a chat's settings: fill in the defaults, change one, turn a transcript
+ * into the text the chat asked for, and keep it when the chat keeps its history.
+ */
+
+/** The settings as they apply: what the chat set, else the platform's defaults. */
+export function effectiveSettings(stored: ChatSettings, defaults: EffectiveSettings): EffectiveSettings {
+  return {
+    language: stored.language ?? defaults.language,
+    auto: stored.auto ?? defaults.auto,
+    timestamps: stored.timestamps ?? defaults.timestamps,
+    textStyle: stored.textStyle ?? defaults.textStyle,
+    history: stored.history ?? defaults.history,
+  };
+}
+
+/** The defaults every chat starts from beside its language and auto-transcription. */
+export const BASE_DEFAULTS = { timestamps: false, textStyle: 'written', history: false } as const;
+
+const NEXT_LANGUAGE: Record<ReplyLanguage, ReplyLanguage> = { vi: 'en', en: 'both', both: 'vi' };
+
+/** The patch that moves one setting on: on/off flipped, the language to the next of vi, en, both. */
+export function toggle(name: SettingName, settings: EffectiveSettings): ChatSettings {
+  switch (name) {
+    case 'language':
+      return { language: NEXT_LANGUAGE[settings.language] };
+    case 'textStyle':
+      return { textStyle: settings.textStyle === 'written' ? 'raw' : 'written' };
+    case 'auto':
+      return { auto: !settings.auto };
+    case 'timestamps':
+      return { timestamps: !settings.timestamps };
+    case 'history':
+      return { history: !settings.history };
+  }
+}
+
+/** A time in a transcript as m:ss. */
+export function clock(seconds: number): string {
+  const whole = Math.floor(seconds);
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, '0')}`;
+}
+
+/**
+ * How a chat reads its transcripts: the written form or the words as heard, and with
+ * timestamps each segment starts with its time (`[0:05]`), kept inline so that splitting a
+ * long transcript into messages never separates a time from its words.
+ */
+export function renderFor(settings: Pick<EffectiveSettings, 'textStyle' | 'timestamps'>): NonNullable<JobRequest['render']> {
+  const style = (words: string): string => (settings.textStyle === 'written' ? toWritten(words) : words).trim();
+  return {
+    partial: style,
+    final(transcript: Transcript): string {
+      if (!settings.timestamps || transcript.segments.length === 0) return style(transcript.text);
+      return transcript.segments.map((segment) => `[${clock(segment.start)}] ${style(segment.text)}`).join(' ');
+    },
+  };
+}
+
+/** What keeps a delivered transcript in the chat's history (only called when the chat has it on). */
+export function remember(store: Store, chat: ChatKey, messageRef: string, authorId: string): NonNullable<JobRequest['onDelivered']> {
+  return async (transcript) => {
+    await store.remember({
+      chat,
+      messageRef,
+      authorId,
+      transcript: transcript.text,
+      written: toWritten(transcript.text),
+      duration: transcript.duration,
+      createdAt: new Date(),
+    });
+  };
+}

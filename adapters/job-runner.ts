@@ -1,0 +1,381 @@
+import { SttError, fileTooLarge, toSttError } from '../src/core/errors.js';
+import type { AudioInput, Transcriber, Transcript } from '../src/core/types.js';
+import type { Logger } from '../src/logger.js';
+import { toWritten } from '../src/text/written.js';
+import { errorReply, progressReply, queuedReply, text, type ReplyLanguage, type ReplyLimits } from './replies.js';
+import { BOT_STOP_GRACE_MS, DownloadError, UserRateLimiter, splitMessage } from './shared.js';
+
+/**
+ * The one life of a bot's job, whichever platform it came from: declared limits and the rate
+ * limit answered at once, then a capped download, the transcription in the shared queue (with
+ * the author as owner, for fair turns), a placeholder that shows the queue and the words so far,
+ * the transcript split and delivered in the chat's order, an error boundary around it all, and
+ * a stop that lets jobs finish within a grace. The platforms only say what their media and their
+ * replies are.
+ */
+
+/** A piece of audio as the platform describes it before any download. */
+export interface MediaRef {
+  /** Bytes, when the platform says. */
+  size?: number;
+  /** Seconds, when the platform says. */
+  duration?: number;
+  /** Fetches the audio, capped at MAX_UPLOAD_MB and timed; `signal` stops it. */
+  download(signal: AbortSignal): Promise<AudioInput>;
+}
+
+/** Where a job's answer goes, in the platform's own calls. */
+export interface ReplyTarget {
+  /** Sends the one message later edited: the queue, then the words so far, then the transcript. */
+  placeholder(text: string): Promise<void>;
+  /** Replaces the placeholder's text. */
+  edit(text: string): Promise<void>;
+  /** Sends a further message (a reply to the audio, or a follow-up). */
+  send(text: string): Promise<void>;
+  /** Sends the whole transcript as a text file. */
+  sendDocument(name: string, text: string): Promise<void>;
+}
+
+/** One piece of audio to transcribe and where its answer goes. */
+export interface JobRequest {
+  /** Correlates the job's log lines. */
+  id: string;
+  /** The conversation: replies keep its order of arrival, and its edits share one pace. */
+  chat: string;
+  /** Who sent it (`telegram:5001`): people take turns in the queue and are rate limited. */
+  owner?: string;
+  media: MediaRef;
+  reply: ReplyTarget;
+  language: ReplyLanguage;
+  /** The platform's message limit in characters. */
+  messageLimit: number;
+  /** Put before the first part (the file's name when a message has several). */
+  heading?: string;
+  /**
+   * Past this many messages the whole text also comes as a document.
+   * @defaultValue never
+   */
+  documentAfterParts?: number;
+  /** The document's file name. */
+  documentName?: string;
+  /**
+   * Turns the model's words into what the chat reads.
+   * @defaultValue the written form of the text, for the final transcript and the words so far alike
+   */
+  render?: { final(transcript: Transcript): string; partial(words: string): string };
+  /** Told once the transcript is delivered (history keeps it); its failure is logged only. */
+  onDelivered?: (transcript: Transcript, shown: string) => Promise<void>;
+  /** Shows the platform's "typing…" until the returned function is called. */
+  typing?: () => () => void;
+  /** Beside the job id, what the log lines of this job carry. */
+  context: Record<string, unknown>;
+}
+
+/** What {@link JobRunner} needs. */
+export interface JobRunnerOptions {
+  transcriber: Transcriber;
+  /** `telegram` or `discord`: the job's source label and the logs' prefix. */
+  source: string;
+  limits: ReplyLimits & { maxUploadBytes: number };
+  /** Jobs one owner may start per window (`USER_RATE_LIMIT`; 0: no cap). */
+  rateLimit: { count: number; windowSec: number };
+  /** The least time between two edits in one chat (`PROGRESS_EDIT_SEC`). */
+  progressEditMs: number;
+  logger: Logger;
+  /** An error as the logs may show it: the platform scrubs its token from it. */
+  describeError: (error: unknown) => unknown;
+  /** The platform's own reply for an error it knows better (Telegram's 20 MB getFile limit). */
+  replyFor?: (error: unknown, language: ReplyLanguage) => string | undefined;
+  /**
+   * How long stop() lets jobs in flight finish before it cancels them.
+   * @defaultValue {@link BOT_STOP_GRACE_MS}
+   */
+  stopGraceMs?: number;
+}
+
+/** How a job ended, for the chat's delivery order. */
+type Outcome = { ok: true; transcript: Transcript; text: string } | { ok: false; error: unknown };
+
+/** Runs every job of one bot. */
+export class JobRunner {
+  private readonly rateLimiter: UserRateLimiter;
+  private readonly shutdown = new AbortController();
+  private readonly inflight = new Set<Promise<void>>();
+  /** Per chat, the promise of the last accepted job's delivery. */
+  private readonly chatTails = new Map<string, Promise<void>>();
+  /** Per chat, the last intake task of {@link inOrder}. */
+  private readonly intakeTails = new Map<string, Promise<void>>();
+  /** Per chat, when its last edit went out (epoch ms). */
+  private readonly lastEdit = new Map<string, number>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: JobRunnerOptions) {
+    this.rateLimiter = new UserRateLimiter(options.rateLimit.count, options.rateLimit.windowSec * 1000);
+  }
+
+  /** Aborted when stop()'s grace is over. */
+  get signal(): AbortSignal {
+    return this.shutdown.signal;
+  }
+
+  /** Jobs and replies still running. */
+  get running(): number {
+    return this.inflight.size;
+  }
+
+  /**
+   * Takes a job in and returns at once: what needs no download (the declared size and length,
+   * the rate limit) is answered now; the rest runs in the background, its reply in the chat's
+   * order. The promise it returns settles when the job has answered (for tests and stop()).
+   */
+  submit(request: JobRequest): Promise<void> {
+    const refusal = this.refusal(request);
+    if (refusal) return this.track(this.answer(request, refusal));
+    const previous = this.chatTails.get(request.chat) ?? Promise.resolve();
+    let done!: () => void;
+    const delivered = new Promise<void>((resolve) => (done = resolve));
+    const tail = previous.then(() => delivered);
+    this.chatTails.set(request.chat, tail);
+    const release = (): void => {
+      done();
+      if (this.chatTails.get(request.chat) === tail) this.chatTails.delete(request.chat);
+    };
+    this.log().debug({ ...request.context, jobId: request.id, size: request.media.size, duration: request.media.duration }, `${this.options.source} job accepted`);
+    return this.track(this.run(request, previous).finally(release));
+  }
+
+  /**
+   * Runs `task` after the chat's earlier intake tasks, in the background: what a platform does
+   * before {@link submit} (reading the chat's settings) can take its time without two messages
+   * of one chat swapping places.
+   */
+  inOrder(chat: string, task: () => Promise<void>): Promise<void> {
+    const previous = this.intakeTails.get(chat) ?? Promise.resolve();
+    const next = previous.then(task);
+    const tail = next.catch(() => undefined);
+    this.intakeTails.set(chat, tail);
+    void tail.then(() => {
+      if (this.intakeTails.get(chat) === tail) this.intakeTails.delete(chat);
+    });
+    return this.track(next);
+  }
+
+  /** Runs `task` as background work that stop() waits for; its errors are logged. */
+  track(task: Promise<void>): Promise<void> {
+    const running: Promise<void> = task
+      .catch((error: unknown) => this.log().error({ error: this.options.describeError(error) }, `${this.options.source} background task failed`))
+      .finally(() => this.inflight.delete(running));
+    this.inflight.add(running);
+    return running;
+  }
+
+  /** Waits for every job to answer; jobs still running after the grace are cancelled and told so. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const grace = setTimeout(() => this.shutdown.abort(new SttError('shutting_down')), this.options.stopGraceMs ?? BOT_STOP_GRACE_MS);
+      try {
+        while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+      } finally {
+        clearTimeout(grace);
+      }
+    })();
+    return this.stopping;
+  }
+
+  /** What refuses a job before any download, as the reply to send. */
+  private refusal(request: JobRequest): string | undefined {
+    const { limits } = this.options;
+    const { media, language } = request;
+    if (media.duration !== undefined && media.duration > limits.maxDurationSec) return errorReply(new SttError('audio_too_long'), language, limits);
+    if (media.size !== undefined && media.size > limits.maxUploadBytes) return errorReply(fileTooLarge(limits.maxUploadMb), language, limits);
+    if (request.owner !== undefined && !this.rateLimiter.take(request.owner)) {
+      this.log().info({ ...request.context, owner: request.owner }, `${this.options.source} user over the rate limit`);
+      return text('rateLimited', request.language);
+    }
+    return undefined;
+  }
+
+  /** Sends a refusal; its own failure is logged. */
+  private async answer(request: JobRequest, reply: string): Promise<void> {
+    try {
+      await request.reply.send(reply);
+    } catch (error) {
+      this.log().error({ ...request.context, jobId: request.id, error: this.options.describeError(error) }, `${this.options.source} reply failed`);
+    }
+  }
+
+  private async run(request: JobRequest, turn: Promise<void>): Promise<void> {
+    const progress = new Progress(request, this.options.progressEditMs, this.lastEdit, (error) =>
+      this.log().warn({ ...request.context, jobId: request.id, error: this.options.describeError(error) }, `${this.options.source} progress edit failed`),
+    );
+    const stopTyping = request.typing?.() ?? (() => {});
+    const render = request.render ?? { final: (t: Transcript) => toWritten(t.text).trim(), partial: (words: string) => toWritten(words).trim() };
+    let outcome: Outcome;
+    try {
+      const input = await request.media.download(this.shutdown.signal);
+      const transcript = await this.options.transcriber.transcribe(input, {
+        jobId: request.id,
+        source: this.options.source,
+        signal: this.shutdown.signal,
+        // People take turns in the queue: one person's batch does not hold up another's note.
+        owner: request.owner,
+        onQueued: (ahead) => {
+          if (ahead > 0) progress.show(queuedReply(ahead, request.language));
+        },
+        onPartial: ({ text: words, windowsDone, windows }) => {
+          if (windowsDone >= windows) return;
+          const shown = render.partial(words);
+          if (shown) progress.show(progressReply(shown, windowsDone, windows, request.messageLimit));
+        },
+      });
+      outcome = { ok: true, transcript, text: render.final(transcript) };
+      this.log().info({ ...request.context, jobId: request.id, duration: transcript.duration, processingMs: transcript.processingMs, chars: outcome.text.length }, `${this.options.source} message transcribed`);
+    } catch (error) {
+      // A job cut short by stop() is told the service is restarting, whatever layer saw the abort.
+      const failure = this.shutdown.signal.aborted ? new SttError('shutting_down', undefined, { cause: error }) : error;
+      outcome = { ok: false, error: failure };
+      this.logFailure(failure, request);
+    } finally {
+      stopTyping();
+    }
+    await turn;
+    await this.deliver(request, outcome, progress);
+  }
+
+  /** The transcript (or the error's reply): the placeholder edited into the first part, the rest after it. */
+  private async deliver(request: JobRequest, outcome: Outcome, progress: Progress): Promise<void> {
+    const { limits } = this.options;
+    const prefix = request.heading ? `🎧 ${request.heading}\n` : '';
+    let parts: string[];
+    if (!outcome.ok) parts = [this.options.replyFor?.(outcome.error, request.language) ?? errorReply(outcome.error, request.language, limits)];
+    else if (outcome.text) parts = splitMessage(outcome.text, request.messageLimit - prefix.length);
+    else parts = [text('noSpeech', request.language)];
+    parts[0] = prefix + parts[0];
+    let sent = 0;
+    try {
+      for (const part of parts) {
+        if (sent === 0) await progress.finish(part);
+        else await request.reply.send(part);
+        sent++;
+      }
+      if (outcome.ok && request.documentAfterParts !== undefined && parts.length > request.documentAfterParts) {
+        await request.reply.sendDocument(request.documentName ?? 'transcript.txt', `${outcome.text}\n`);
+      }
+    } catch (error) {
+      // Once part of the answer is out, a second one would only confuse: the failure is logged.
+      this.log().error({ ...request.context, jobId: request.id, partsSent: sent, error: this.options.describeError(error) }, `${this.options.source} reply failed`);
+      if (sent === 0 && outcome.ok) await this.answer(request, errorReply(error, request.language, limits));
+      return;
+    }
+    if (outcome.ok && request.onDelivered) {
+      try {
+        await request.onDelivered(outcome.transcript, outcome.text);
+      } catch (error) {
+        this.log().error({ ...request.context, jobId: request.id, error: this.options.describeError(error) }, `${this.options.source} could not keep the transcript`);
+      }
+    }
+  }
+
+  /** User-caused errors (too long, too big, queue full…) at info, the rest as warnings or errors. */
+  private logFailure(error: unknown, request: JobRequest): void {
+    const { source } = this.options;
+    const context = { ...request.context, jobId: request.id, error: this.options.describeError(error) };
+    if (error instanceof SttError && error.code !== 'internal') this.log().info({ ...context, code: error.code }, `${source} job refused`);
+    else if (error instanceof DownloadError) this.log().warn(context, `${source} file download failed`);
+    else if (this.options.replyFor?.(error, 'both') !== undefined) this.log().info(context, `${source} job refused`);
+    else this.log().error({ ...context, code: toSttError(error).code }, `${source} job failed`);
+  }
+
+  private log(): Logger {
+    return this.options.logger;
+  }
+}
+
+/**
+ * One job's placeholder: shown once, then edited at the chat's pace. Edits go out one at a
+ * time; one asked for while another is under way, or before the chat's pace allows, waits, and
+ * only the newest text waiting is sent. The final text waits for the edit under way and skips
+ * the pace, so that nothing stale lands after it.
+ */
+class Progress {
+  /** The placeholder's send, then each edit, in order; resolves to whether a placeholder is up. */
+  private chain: Promise<boolean> | undefined;
+  /** The text the placeholder shows (or will, once the chain is through). */
+  private shown: string | undefined;
+  /** The newest text waiting for the pace. */
+  private waiting: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly request: JobRequest,
+    private readonly paceMs: number,
+    private readonly lastEdit: Map<string, number>,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** Shows `text` as soon as the chat's pace allows. */
+  show(text: string): void {
+    if (this.finished) return;
+    if (!this.chain) {
+      this.shown = text;
+      this.lastEdit.set(this.request.chat, Date.now());
+      this.chain = this.request.reply.placeholder(text).then(
+        () => true,
+        (error: unknown) => {
+          this.onError(error);
+          return false;
+        },
+      );
+      return;
+    }
+    this.waiting = text;
+    if (this.timer) return;
+    const due = (this.lastEdit.get(this.request.chat) ?? 0) + this.paceMs;
+    this.timer = setTimeout(() => this.flush(), Math.max(0, due - Date.now()));
+    this.timer.unref();
+  }
+
+  /** Replaces the placeholder with the first part of the answer, or sends it when there is none. */
+  async finish(text: string): Promise<void> {
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.waiting = undefined;
+    const up = (await this.chain) ?? false;
+    if (!up) return this.request.reply.send(text);
+    if (this.shown === text) return;
+    this.lastEdit.set(this.request.chat, Date.now());
+    try {
+      await this.request.reply.edit(text);
+    } catch (error) {
+      // The placeholder is gone or cannot be edited: the answer comes as a message of its own.
+      this.onError(error);
+      await this.request.reply.send(text);
+    }
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const text = this.waiting;
+    this.waiting = undefined;
+    if (text === undefined || this.finished || !this.chain) return;
+    const due = (this.lastEdit.get(this.request.chat) ?? 0) + this.paceMs;
+    if (Date.now() < due) {
+      // Another job of this chat edited meanwhile: wait for the pace again.
+      this.show(text);
+      return;
+    }
+    this.lastEdit.set(this.request.chat, Date.now());
+    this.chain = this.chain.then(async (up) => {
+      if (!up || this.finished || text === this.shown) return up;
+      try {
+        await this.request.reply.edit(text);
+        this.shown = text;
+      } catch (error) {
+        this.onError(error);
+      }
+      return up;
+    });
+  }
+}
