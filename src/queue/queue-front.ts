@@ -1,0 +1,289 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { SttError } from '../core/errors.js';
+import type { Transcript } from '../core/types.js';
+import type { Logger } from '../logger.js';
+import { AudioBlobs } from './audio-blobs.js';
+import {
+  CANCEL_CHANNEL,
+  JOB_NAME,
+  PROMOTED_PRIORITY,
+  bullPriority,
+  cancelKey,
+  errorFromFailure,
+  type QueuedJobData,
+  type QueuedJobProgress,
+} from './queued-job.js';
+import { KEY_PREFIX, QUEUE_NAME, openRedis, redisOptions, redisReady } from './redis-connection.js';
+
+/** Workers announce their concurrency here, each entry scored by when it expires (see queue-worker.ts). */
+export const WORKERS_KEY = `${KEY_PREFIX}workers`;
+
+/** While Redis is away, how long a job already waited on is given before its author is told `queue_unavailable`. */
+const RECONNECT_GRACE_MS = 5000;
+/** What a client refused while Redis is away is told to wait before it tries again. */
+const UNAVAILABLE_RETRY_AFTER_SEC = 5;
+/** At start, how long the front waits for Redis before it serves anyway (answering `queue_unavailable`). */
+const FIRST_CONNECT_MS = 5000;
+
+export interface QueueFrontOptions {
+  /** QUEUE_URL. */
+  url: string;
+  logger: Logger;
+  /** Jobs waiting in Redis (all fronts together) beyond which a new one is refused with `queue_full`. */
+  maxPending: number;
+  /** A job's audio is forgotten this long after it was stored, whatever became of its job. */
+  audioTtlMs: number;
+  /** Finished jobs (their results) are kept this long, then removed by BullMQ. */
+  keepFinishedSec: number;
+  /**
+   * A job that has waited this long in the queue is promoted ahead of every length class, so that
+   * a long file is never starved by a stream of voice notes.
+   * @defaultValue 60 s, as the embedded queue
+   */
+  maxWaitMs?: number;
+}
+
+/** What a job's author hears while it runs. */
+export interface JobWatch {
+  onActive?: () => void;
+  onProgress?: (progress: QueuedJobProgress) => void;
+}
+
+interface Watcher extends JobWatch {
+  resolve(transcript: Transcript): void;
+  reject(error: SttError): void;
+}
+
+/**
+ * A front's side of the BullMQ queue: submits jobs (audio as a blob, the job with its length
+ * class as priority), follows them through the queue's events, promotes those that waited too
+ * long, and cancels. Every call fails fast with `queue_unavailable` while Redis is away.
+ */
+export class QueueFront {
+  readonly queue: Queue<QueuedJobData, Transcript>;
+  private readonly events: QueueEvents;
+  private readonly redis: Redis;
+  private readonly blobs: AudioBlobs;
+  private readonly watchers = new Map<string, Watcher>();
+  private readonly promotions = new Map<string, NodeJS.Timeout>();
+  private readonly log: Logger;
+  private lostTimer: NodeJS.Timeout | undefined;
+  private wasLost = false;
+  /** The device the last finished job ran on: what /healthz reports for a front. */
+  lastDevice: Transcript['device'] = 'cpu';
+
+  private constructor(private readonly options: QueueFrontOptions) {
+    this.log = options.logger.child({ component: 'queue' });
+    this.redis = openRedis(options.url, 'front');
+    this.redis.on('error', (error: Error) => this.log.debug({ err: error.message }, 'redis connection error'));
+    this.redis.on('close', () => this.onLost());
+    this.redis.on('ready', () => this.onBack());
+    this.blobs = new AudioBlobs(this.redis);
+    this.queue = new Queue<QueuedJobData, Transcript>(QUEUE_NAME, { connection: redisOptions(options.url, 'front') });
+    this.queue.on('error', (error: Error) => this.log.debug({ err: error.message }, 'queue connection error'));
+    this.events = new QueueEvents(QUEUE_NAME, { connection: redisOptions(options.url, 'blocking') });
+    this.events.on('error', (error: Error) => this.log.debug({ err: error.message }, 'queue events connection error'));
+    this.events.on('active', ({ jobId }) => {
+      this.clearPromotion(jobId);
+      this.watchers.get(jobId)?.onActive?.();
+    });
+    this.events.on('progress', ({ jobId, data }) => this.watchers.get(jobId)?.onProgress?.(data as unknown as QueuedJobProgress));
+    this.events.on('completed', ({ jobId, returnvalue }) => {
+      const transcript = returnvalue as unknown as Transcript;
+      this.lastDevice = transcript.device;
+      this.settle(jobId)?.resolve(transcript);
+    });
+    this.events.on('failed', ({ jobId, failedReason }) => this.settle(jobId)?.reject(errorFromFailure(failedReason)));
+    this.events.on('removed', ({ jobId }) => this.settle(jobId)?.reject(new SttError('cancelled')));
+  }
+
+  /**
+   * Connects to QUEUE_URL. A Redis that does not answer within a few seconds does not stop the
+   * front from starting: it answers `queue_unavailable` (and /healthz says so) until Redis is up.
+   */
+  static async open(options: QueueFrontOptions): Promise<QueueFront> {
+    const front = new QueueFront(options);
+    try {
+      await redisReady(front.redis, FIRST_CONNECT_MS);
+      await front.events.waitUntilReady();
+    } catch (error) {
+      front.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'redis is not reachable yet: requests are answered queue_unavailable until it is');
+    }
+    return front;
+  }
+
+  /** Whether Redis answers now: when not, every new job is refused with `queue_unavailable`. */
+  get connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  /** Jobs this front follows: waiting in the queue, or running on a worker. */
+  get following(): number {
+    return this.watchers.size;
+  }
+
+  /**
+   * Stores the audio and adds the job. With `watch`, the returned `result` settles when the job
+   * does (and the events until then reach `watch`); without, the job is only submitted (the async
+   * API reads it back by id).
+   */
+  async submit(
+    audio: Uint8Array,
+    data: QueuedJobData,
+    options: { durationSec?: number; id?: string; watch?: JobWatch },
+  ): Promise<{ id: string; ahead: number; result?: Promise<Transcript> }> {
+    this.assertConnected();
+    const waiting = await this.call(() => this.queue.getJobCountByTypes('wait', 'prioritized'));
+    if (waiting >= this.options.maxPending) throw new SttError('queue_full', undefined, { retryAfterSec: Math.min(120, Math.max(5, waiting)) });
+    const id = options.id ?? randomUUID();
+    let result: Promise<Transcript> | undefined;
+    if (options.watch) {
+      const watch = options.watch;
+      result = new Promise<Transcript>((resolve, reject) => this.watchers.set(id, { ...watch, resolve, reject }));
+      // A rejection nobody awaits yet (the caller gets it after submit returns) is not unhandled.
+      result.catch(() => undefined);
+    }
+    const priority = bullPriority(options.durationSec);
+    try {
+      await this.call(() => this.blobs.put(id, audio, this.options.audioTtlMs));
+      const job = await this.call(() =>
+        this.queue.add(JOB_NAME, data, {
+          jobId: id,
+          priority,
+          // A failure that is the server's fault is tried once more, on any worker; the audio's
+          // own faults are final at once (the worker marks them so).
+          attempts: 2,
+          backoff: { type: 'exponential', delay: 1000 },
+          removeOnComplete: { age: this.options.keepFinishedSec },
+          removeOnFail: { age: this.options.keepFinishedSec },
+        }),
+      );
+      if (priority > PROMOTED_PRIORITY) this.schedulePromotion(job);
+    } catch (error) {
+      this.watchers.delete(id);
+      await this.blobs.delete(id).catch(() => undefined);
+      throw error;
+    }
+    // Taken by a worker already: nobody is ahead.
+    return { id, ahead: (await this.ahead(id).catch(() => undefined)) ?? 0, result };
+  }
+
+  /**
+   * Jobs ahead of `id`: those waiting before it, and those running, unless a worker has a free
+   * slot for it now. Undefined once it is no longer waiting.
+   */
+  async ahead(id: string): Promise<number | undefined> {
+    const now = Date.now();
+    const [[, rank], [, active], [, workers]] = (await this.call(() =>
+      this.redis
+        .multi()
+        .zrank(this.queue.keys.prioritized, id)
+        .llen(this.queue.keys.active)
+        .zrangebyscore(WORKERS_KEY, now, '+inf')
+        .exec(),
+    )) as [[Error | null, number | null], [Error | null, number], [Error | null, string[]]];
+    if (rank === null) return undefined;
+    const capacity = workers.reduce((sum, entry) => sum + Number(entry.split(':')[1] ?? 0), 0);
+    return rank === 0 && active < capacity ? 0 : rank + active;
+  }
+
+  /**
+   * Cancels a job: a waiting one is removed, a running one is stopped by its worker at its next
+   * window. Its watcher, if any, is told `cancelled` at once.
+   */
+  async cancel(id: string, reason: SttError = new SttError('cancelled')): Promise<void> {
+    this.clearPromotion(id);
+    this.settle(id)?.reject(reason);
+    if (!this.connected) return;
+    await this.redis.set(cancelKey(id), '1', 'PX', this.options.audioTtlMs).catch(() => undefined);
+    const removed = await this.queue.remove(id).catch(() => 0);
+    if (removed === 1) {
+      await this.blobs.delete(id).catch(() => undefined);
+      return;
+    }
+    await this.redis.publish(CANCEL_CHANNEL, id).catch(() => undefined);
+  }
+
+  /** A job by id, as BullMQ holds it; undefined when unknown or removed. */
+  async job(id: string): Promise<Job<QueuedJobData, Transcript> | undefined> {
+    this.assertConnected();
+    return (await this.call(() => this.queue.getJob(id))) ?? undefined;
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.promotions.values()) clearTimeout(timer);
+    this.promotions.clear();
+    clearTimeout(this.lostTimer);
+    for (const id of [...this.watchers.keys()]) this.settle(id)?.reject(new SttError('shutting_down'));
+    await Promise.allSettled([this.events.close(), this.queue.close()]);
+    this.redis.disconnect();
+  }
+
+  private assertConnected(): void {
+    if (!this.connected) throw unavailable();
+  }
+
+  /** Runs a Redis call, turning a lost connection into `queue_unavailable`. */
+  private async call<T>(action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      if (error instanceof SttError) throw error;
+      throw unavailable(error);
+    }
+  }
+
+  private settle(id: string): Watcher | undefined {
+    const watcher = this.watchers.get(id);
+    this.watchers.delete(id);
+    this.clearPromotion(id);
+    return watcher;
+  }
+
+  private schedulePromotion(job: Job<QueuedJobData, Transcript>): void {
+    const timer = setTimeout(() => {
+      this.promotions.delete(job.id as string);
+      job.changePriority({ priority: PROMOTED_PRIORITY }).catch((error: unknown) => this.log.debug({ err: String(error), jobId: job.id }, 'could not promote a job'));
+    }, this.options.maxWaitMs ?? 60_000);
+    timer.unref();
+    this.promotions.set(job.id as string, timer);
+  }
+
+  private clearPromotion(id: string): void {
+    clearTimeout(this.promotions.get(id));
+    this.promotions.delete(id);
+  }
+
+  /** Redis went away: jobs being waited on get a grace to see it back, then their authors are told. */
+  private onLost(): void {
+    if (this.wasLost) return;
+    this.wasLost = true;
+    this.log.warn('redis connection lost: new jobs are refused with queue_unavailable until it is back');
+    this.lostTimer = setTimeout(() => {
+      for (const id of [...this.watchers.keys()]) this.settle(id)?.reject(unavailable());
+    }, RECONNECT_GRACE_MS);
+    this.lostTimer.unref();
+  }
+
+  /** Redis is back: jobs it no longer knows (it restarted without them) are answered now rather than never. */
+  private onBack(): void {
+    if (!this.wasLost) return;
+    this.wasLost = false;
+    clearTimeout(this.lostTimer);
+    this.log.info('redis connection is back');
+    for (const id of [...this.watchers.keys()]) {
+      this.queue.getJobState(id).then(
+        (state) => {
+          if (state === 'unknown') this.settle(id)?.reject(unavailable());
+        },
+        () => undefined,
+      );
+    }
+  }
+}
+
+function unavailable(cause?: unknown): SttError {
+  return new SttError('queue_unavailable', undefined, { cause, retryAfterSec: UNAVAILABLE_RETRY_AFTER_SEC });
+}

@@ -1,0 +1,129 @@
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { SttError } from '../core/errors.js';
+import type { Transcript } from '../core/types.js';
+import type { CallbackSender } from '../jobs/callback.js';
+import { jobJson } from '../jobs/job-json.js';
+import type { JobBackend, JobRequest, JobView } from '../jobs/types.js';
+import type { Logger } from '../logger.js';
+import type { QueueFront } from './queue-front.js';
+import type { QueueWorker } from './queue-worker.js';
+import { errorFromFailure, type QueuedJobData, type QueuedJobProgress } from './queued-job.js';
+import { KEY_PREFIX } from './redis-connection.js';
+
+export interface RedisJobBackendOptions {
+  front: QueueFront;
+  /** A plain connection for the views of cancelled jobs (BullMQ forgets a job removed while it waited). */
+  redis: Redis;
+  callbacks: CallbackSender;
+  /** JOB_TTL_SEC: a finished job's view is kept this long. */
+  ttlMs: number;
+  logger: Logger;
+}
+
+/** What ids the service hands out (random UUIDs); anything else is no job of ours, and never reaches Redis. */
+const JOB_ID = /^[0-9a-f-]{36}$/;
+
+/** An async job's data on the queue: its callback travels with it, so that any worker can deliver it. */
+export interface AsyncJobData extends QueuedJobData {
+  callbackUrl?: string;
+}
+
+/**
+ * The async job API's backend when QUEUE_URL is set: a job is a BullMQ job like any other, its
+ * view is read back from BullMQ by id (so any front answers for it, and it outlives the front
+ * that took it), and its result is kept JOB_TTL_SEC by BullMQ's removeOnComplete age.
+ */
+export class RedisJobBackend implements JobBackend {
+  constructor(private readonly options: RedisJobBackendOptions) {}
+
+  async submit(audio: Uint8Array, request: JobRequest): Promise<JobView> {
+    if (request.callbackUrl !== undefined) this.options.callbacks.check(request.callbackUrl);
+    const createdAt = new Date().toISOString();
+    const data: AsyncJobData = { source: request.source, owner: request.owner, filename: request.filename, createdAt, async: true, callbackUrl: request.callbackUrl };
+    const { id, ahead } = await this.options.front.submit(audio, data, { durationSec: request.durationHint });
+    return { id, status: 'queued', position: ahead, progress: 0, filename: request.filename, createdAt };
+  }
+
+  async get(id: string): Promise<JobView | undefined> {
+    if (!JOB_ID.test(id)) return undefined;
+    const kept = await this.keptView(id);
+    if (kept) return kept;
+    const job = await this.options.front.job(id);
+    if (!job || !job.data.async) return undefined;
+    return viewOf(job as Job<AsyncJobData, Transcript>, await job.getState(), () => this.options.front.ahead(id));
+  }
+
+  /** A waiting job is removed, a running one stopped at its next window; an ended job is left as it is. */
+  async cancel(id: string): Promise<JobView | undefined> {
+    if (!JOB_ID.test(id)) return undefined;
+    const kept = await this.keptView(id);
+    if (kept) return kept;
+    const job = await this.options.front.job(id);
+    if (!job || !job.data.async) return undefined;
+    const state = await job.getState();
+    const view = await viewOf(job as Job<AsyncJobData, Transcript>, state, async () => undefined);
+    if (view.status === 'done' || view.status === 'failed' || view.status === 'cancelled') return view;
+    const reason = new SttError('cancelled', 'The job was cancelled.');
+    const cancelled: JobView = { ...view, status: 'cancelled', position: null, etaSec: undefined, error: { error: reason.code, message: reason.message } };
+    // Kept under our own key: BullMQ forgets a waiting job it removes, and a running one fails
+    // only once its worker reaches its next window.
+    await this.options.redis.set(viewKey(id), JSON.stringify(cancelled), 'PX', this.options.ttlMs);
+    await this.options.front.cancel(id, reason);
+    // A running job's callback goes from its worker when it stops; a waiting one reaches no worker.
+    const url = (job.data as AsyncJobData).callbackUrl;
+    if (view.status === 'queued' && url !== undefined) void this.options.callbacks.deliver(url, JSON.stringify(jobJson(cancelled)));
+    return cancelled;
+  }
+
+  async close(): Promise<void> {
+    this.options.callbacks.close();
+  }
+
+  private async keptView(id: string): Promise<JobView | undefined> {
+    const text = await this.options.redis.get(viewKey(id)).catch(() => {
+      throw new SttError('queue_unavailable', undefined, { retryAfterSec: 5 });
+    });
+    return text ? (JSON.parse(text) as JobView) : undefined;
+  }
+}
+
+/** A BullMQ job as the async API shows it. */
+async function viewOf(job: Job<AsyncJobData, Transcript>, state: string, ahead: () => Promise<number | undefined>): Promise<JobView> {
+  const progress = job.progress as unknown as QueuedJobProgress | number | undefined;
+  const share = typeof progress === 'object' && progress.windows > 0 ? progress.windowsDone / progress.windows : 0;
+  const base = { id: job.id as string, filename: job.data.filename, createdAt: job.data.createdAt };
+  switch (state) {
+    case 'completed':
+      return { ...base, status: 'done', position: null, progress: 1, transcript: job.returnvalue };
+    case 'failed': {
+      const error = errorFromFailure(job.failedReason);
+      return { ...base, status: error.code === 'cancelled' ? 'cancelled' : 'failed', position: null, progress: share, error: { error: error.code, message: error.message } };
+    }
+    case 'active':
+      return { ...base, status: 'running', position: null, progress: share };
+    default:
+      return { ...base, status: 'queued', position: (await ahead().catch(() => undefined)) ?? 0, progress: 0 };
+  }
+}
+
+/**
+ * Sends each finished async job's callback from the worker that ran it, so that it goes out
+ * even when the front that took the job is gone.
+ */
+export function deliverCallbacks(worker: QueueWorker, callbacks: CallbackSender, logger: Logger): void {
+  const send = async (job: Job<QueuedJobData, Transcript> | undefined): Promise<void> => {
+    const data = job?.data as AsyncJobData | undefined;
+    if (!job || !data?.async || data.callbackUrl === undefined) return;
+    const state = await job.getState();
+    if (state !== 'completed' && state !== 'failed') return;
+    await callbacks.deliver(data.callbackUrl, JSON.stringify(jobJson(await viewOf(job as Job<AsyncJobData, Transcript>, state, async () => undefined))));
+  };
+  const log = (error: unknown): void => logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not send a callback');
+  worker.worker.on('completed', (job) => void send(job).catch(log));
+  worker.worker.on('failed', (job) => void send(job).catch(log));
+}
+
+function viewKey(id: string): string {
+  return `${KEY_PREFIX}job:${id}`;
+}
