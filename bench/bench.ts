@@ -31,8 +31,9 @@ import { createCore } from '../src/core/create-transcriber.js';
 import { Metrics } from '../src/core/metrics.js';
 import { buildApp } from '../src/http/app.js';
 import { createLogger } from '../src/logger.js';
-import { buildWav2Vec2Onnx, randomWav2Vec2Weights, wav2vec2BaseConfig } from '../src/model/wav2vec2-graph.js';
-import { TONE_ALPHABET, synthesizeSpeech } from '../src/model/tone-model.js';
+import { buildWav2Vec2Onnx } from '../src/model/wav2vec2-graph.js';
+import { randomWav2Vec2Weights, wav2vec2BaseConfig } from '../testkit/random-weights.js';
+import { TONE_ALPHABET, synthesizeSpeech } from '../testkit/tone-model.js';
 import { encodeWav } from '../src/core/wav.js';
 import { SAMPLE_RATE, decodeAudio, resolveFfmpegPath } from '../src/core/decode.js';
 import { peakNormalize, zeroMeanUnitVariance } from '../src/core/normalize.js';
@@ -40,12 +41,13 @@ import { windowsFor } from '../src/core/transcriber.js';
 import { benchConvert } from './convert.js';
 
 /**
- * The cached models are named after the converter's sources, so a change to the graph it
- * writes builds them anew rather than measuring the old graph.
+ * The cached models are named after the converter's sources and the weights' generator, so a
+ * change to the graph it writes or to the weights builds them anew rather than measuring the old.
  */
 const GRAPH_VERSION = createHash('sha256')
   .update(readFileSync(fileURLToPath(new URL('../src/model/wav2vec2-graph.ts', import.meta.url))))
   .update(readFileSync(fileURLToPath(new URL('../src/onnx/graph-builder.ts', import.meta.url))))
+  .update(readFileSync(fileURLToPath(new URL('../testkit/random-weights.ts', import.meta.url))))
   .digest('hex')
   .slice(0, 10);
 const MODEL_DIR = path.resolve(`.cache/bench-base-model-${GRAPH_VERSION}`);

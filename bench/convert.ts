@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { encodeSafetensors } from '../src/model/checkpoint/safetensors.js';
 import { convertCheckpoint } from '../src/model/convert.js';
-import { randomWav2Vec2Weights, wav2vec2BaseConfig } from '../src/model/wav2vec2-graph.js';
+import { randomWav2Vec2Weights, wav2vec2BaseConfig } from '../testkit/random-weights.js';
 
 /** What one conversion of the base-size checkpoint cost. */
 export interface ConvertBenchResult {

@@ -38,11 +38,10 @@ import { createCore } from '../src/core/create-transcriber.js';
 import { Metrics } from '../src/core/metrics.js';
 import { buildApp } from '../src/http/app.js';
 import { createLogger } from '../src/logger.js';
-import { synthesizeSpeech, writeToneModel } from '../src/model/tone-model.js';
-import { speech } from '../test/support/audio.js';
-import { ffmpegChildren } from '../test/support/server.js';
+import { ffmpegChildren } from '../testkit/processes.js';
+import { speech } from '../testkit/speech.js';
+import { synthesizeSpeech, TONE_MODEL_DIR, writeToneModel } from '../testkit/tone-model.js';
 
-const TONE_MODEL_DIR = path.resolve('test-output/tone-model');
 const RESULTS = path.resolve('test-output/loadtest.json');
 const HOST = '127.0.0.1';
 const PHRASES = ['xin chào các bạn', 'hôm nay trời đẹp quá', 'một hai ba bốn năm', 'cảm ơn rất nhiều', 'tiếng việt có dấu'];

@@ -5,16 +5,8 @@ import { readSafetensors } from './checkpoint/safetensors.js';
 import { CheckpointError, type StateDict } from './checkpoint/state-dict.js';
 import { readTorchZip } from './checkpoint/torch-zip.js';
 import { buildWav2Vec2Onnx, parseWav2Vec2Config, Wav2Vec2ConversionError } from './wav2vec2-graph.js';
+import { MODEL_FOLDER } from '../core/model-files.js';
 import { pathExists } from '../path-exists.js';
-
-/** Files of a checkpoint directory that a converted model directory needs besides model.onnx. */
-export const MODEL_SIDE_FILES = [
-  'vocab.json',
-  'preprocessor_config.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-  'config.json',
-] as const;
 
 /** Options of convertCheckpoint. */
 export interface ConvertOptions {
@@ -30,9 +22,9 @@ export interface ConvertResult {
   bytes: number;
   /** The weights file that was read (model.safetensors, pytorch_model.bin, or a shard index). */
   weightsFile: string;
-  /** Side files copied into outDir. */
+  /** Files of `MODEL_FOLDER.files` copied into outDir. */
   copied: string[];
-  /** Side files the checkpoint lacks (vocab.json missing means the model cannot be decoded). */
+  /** Files of `MODEL_FOLDER.files` the checkpoint lacks (vocab.json missing means the model cannot be decoded). */
   missing: string[];
   /** Wall-clock seconds the conversion took. */
   seconds: number;
@@ -50,7 +42,7 @@ const WEIGHTS_FILES = [
  * Converts a Hugging Face `Wav2Vec2ForCTC` checkpoint directory (config.json plus
  * model.safetensors or pytorch_model.bin, sharded or not) into a model directory the service
  * loads: `outDir/model.onnx` (written to a temporary name, then renamed, so a half-written file
- * never becomes the model) and copies of the tokenizer, preprocessor and config files.
+ * never becomes the model) and copies of the checkpoint's files of `MODEL_FOLDER.files`.
  * Throws CheckpointError for unreadable files and Wav2Vec2ConversionError for unsupported configs.
  */
 export async function convertCheckpoint(srcDir: string, outDir: string, options: ConvertOptions = {}): Promise<ConvertResult> {
@@ -78,13 +70,13 @@ export async function convertCheckpoint(srcDir: string, outDir: string, options:
   weights.clear();
 
   await mkdir(outDir, { recursive: true });
-  const modelPath = path.join(outDir, 'model.onnx');
+  const modelPath = path.join(outDir, MODEL_FOLDER.onnx[0]);
   await atomically(modelPath, (temp) => writeFile(temp, onnx));
 
   const copied: string[] = [];
   const missing: string[] = [];
   const sameDir = path.resolve(srcDir) === path.resolve(outDir);
-  for (const name of MODEL_SIDE_FILES) {
+  for (const { name } of MODEL_FOLDER.files) {
     const from = path.join(srcDir, name);
     if (!(await pathExists(from))) {
       missing.push(name);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { fetchModel, resolveRevision, type FetchModelOptions, type FetchResult } from './fetch.js';
-import { findOnnx } from '../core/model-files.js';
+import { findOnnx, modelFolderFiles, modelFolderNeeds } from '../core/model-files.js';
 import { pathExists } from '../path-exists.js';
 
 /** The command that downloads the model by hand. */
@@ -16,7 +16,7 @@ export class ModelMissingError extends Error {
     readonly modelId: string,
   ) {
     super(
-      `no model in ${dir} (it needs model.onnx or onnx/model.onnx, and vocab.json) and MODEL_AUTO_FETCH=false ` +
+      `no model in ${dir} (it needs ${modelFolderNeeds()}) and MODEL_AUTO_FETCH=false ` +
         `forbids downloading one: run \`${FETCH_COMMAND}\` to fetch ${modelId}, or set MODEL_AUTO_FETCH=true`,
     );
   }
@@ -24,20 +24,19 @@ export class ModelMissingError extends Error {
 
 /** The files of a usable model directory. */
 export interface LocalModel {
-  /** `model.onnx`, or `onnx/model.onnx` (Transformers.js's layout) when there is no top-level one. */
+  /** The first of `MODEL_FOLDER.onnx` present. */
   onnx: string;
   vocab: string;
 }
 
 /**
- * The model's files in `dir`, or undefined when it has no vocab.json or no ONNX graph where the
- * core looks for one (`findOnnx`): what the service can load is what counts as present.
+ * The model's files in `dir`, or undefined when it lacks one that the service cannot load
+ * without (`MODEL_FOLDER`): what the service can load is what counts as present.
  */
 export async function findModel(dir: string): Promise<LocalModel | undefined> {
-  const vocab = path.join(dir, 'vocab.json');
-  if (!(await pathExists(vocab))) return undefined;
+  for (const name of modelFolderFiles('load')) if (!(await pathExists(path.join(dir, name)))) return undefined;
   const onnx = await findOnnx(dir);
-  return onnx ? { onnx, vocab } : undefined;
+  return onnx ? { onnx, vocab: path.join(dir, 'vocab.json') } : undefined;
 }
 
 export interface EnsureModelOptions {
@@ -48,8 +47,8 @@ export interface EnsureModelOptions {
 }
 
 /**
- * Makes sure MODEL_DIR holds a model before the service starts: returns at once when it has
- * `model.onnx` (or `onnx/model.onnx`) and vocab.json; otherwise fetches MODEL_ID at
+ * Makes sure MODEL_DIR holds a model before the service starts: returns at once when
+ * `findModel` finds one; otherwise fetches MODEL_ID at
  * MODEL_REVISION (or the pinned commit) from HF_ENDPOINT, unless MODEL_AUTO_FETCH is false,
  * where it throws a `ModelMissingError` that names the command to run. A hub out of reach
  * (refused, DNS, a connect or response timeout) fails with `ModelFetchError('unreachable')`,

@@ -4,6 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
+import { MODEL_FOLDER, modelFolderFiles } from '../core/model-files.js';
 import type { Logger } from '../logger.js';
 import { HubClient, HubHttpError, HubNetworkError, HubResponseError, type HubFile, type RepoListing } from './hub.js';
 
@@ -123,18 +124,6 @@ export class ModelFetchError extends Error {
   }
 }
 
-/** Files a CTC model directory needs besides the network; `required` ones must be in the repo. */
-const TOKENIZER_FILES = [
-  { name: 'vocab.json', required: true },
-  { name: 'preprocessor_config.json', required: true },
-  { name: 'config.json', required: false },
-  { name: 'tokenizer_config.json', required: false },
-  { name: 'special_tokens_map.json', required: false },
-] as const;
-
-/** ONNX files in order of preference: Transformers.js's layout first, quantised only when there is no full one. */
-const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx', 'onnx/model_quantized.onnx', 'model_quantized.onnx'];
-
 /** What to download from a repo and how to use it. */
 export interface DownloadPlan {
   source: FetchResult['source'];
@@ -142,7 +131,7 @@ export interface DownloadPlan {
   model: HubFile;
   /** Files that go with `model`: ONNX external data (`model.onnx_data`) or a checkpoint's shards. */
   companions: HubFile[];
-  /** vocab.json, preprocessor_config.json and the optional config/tokenizer files present. */
+  /** The files of `MODEL_FOLDER.files` the repo has. */
   tokenizer: HubFile[];
 }
 
@@ -156,14 +145,14 @@ export interface DownloadPlan {
 export function planDownload(listing: RepoListing): DownloadPlan {
   const { repo, revision } = listing;
   const byPath = new Map(listing.files.map((f) => [f.path, f]));
-  const onnx = ONNX_CANDIDATES.map((p) => byPath.get(p)).find((f) => f !== undefined);
+  const onnx = MODEL_FOLDER.onnx.map((p) => byPath.get(p)).find((f) => f !== undefined);
   const weights = byPath.get('model.safetensors') ?? byPath.get('pytorch_model.bin');
   const index = byPath.get('model.safetensors.index.json') ?? byPath.get('pytorch_model.bin.index.json');
   const model = onnx ?? weights ?? index;
   if (!model) {
     throw new ModelFetchError(
       'unsupported',
-      `model repo ${repo} at revision ${revision} has no onnx/model.onnx, model.onnx, model.safetensors or pytorch_model.bin`,
+      `model repo ${repo} at revision ${revision} has no ${[...MODEL_FOLDER.onnx, 'model.safetensors'].join(', ')} or pytorch_model.bin`,
       repo,
       revision,
     );
@@ -184,25 +173,25 @@ export function planDownload(listing: RepoListing): DownloadPlan {
       );
     }
   }
-  const required: string[] = TOKENIZER_FILES.filter((t) => t.required).map((t) => t.name);
-  if (source !== 'onnx') required.push('config.json');
-  const missing = required.filter((name) => !byPath.has(name));
+  const needed = modelFolderFiles('load', 'fetch');
+  const forConversion = source === 'onnx' ? [] : modelFolderFiles('convert');
+  const missing = [...needed, ...forConversion].filter((name) => !byPath.has(name));
   if (missing.length > 0) {
     throw new ModelFetchError(
       'unsupported',
       `model repo ${repo} at revision ${revision} has no ${missing.join(', ')}: a wav2vec2 CTC model needs ` +
-        `vocab.json and preprocessor_config.json${source === 'onnx' ? '' : ', and config.json to convert its checkpoint'}`,
+        `${needed.join(' and ')}${forConversion.length === 0 ? '' : `, and ${forConversion.join(' and ')} to convert its checkpoint`}`,
       repo,
       revision,
     );
   }
-  const tokenizer = TOKENIZER_FILES.map((t) => byPath.get(t.name)).filter((f): f is HubFile => f !== undefined);
+  const tokenizer = MODEL_FOLDER.files.map((t) => byPath.get(t.name)).filter((f): f is HubFile => f !== undefined);
   return { source, model, companions, tokenizer };
 }
 
 /**
- * Downloads a model from a Hugging Face hub into `dir`, ready to serve: `model.onnx` plus
- * vocab.json, preprocessor_config.json and the config and tokenizer files the repo has.
+ * Downloads a model from a Hugging Face hub into `dir`, ready to serve: `model.onnx` plus the
+ * files of `MODEL_FOLDER` the repo has (it must have those the service and fetching need).
  *
  * A repo that ships ONNX is used as it is. A PyTorch or safetensors checkpoint is downloaded
  * into `<dir>/.download/<commit>/`, converted to ONNX there, and the weights are removed.
@@ -272,7 +261,7 @@ export async function fetchModel(options: FetchModelOptions): Promise<FetchResul
   if (plan.source === 'onnx') {
     for (const file of plan.tokenizer) await place(safeJoin(cache, file.path), file.path);
     for (const file of plan.companions) await place(safeJoin(cache, file.path), path.posix.basename(file.path));
-    await place(safeJoin(cache, plan.model.path), 'model.onnx');
+    await place(safeJoin(cache, plan.model.path), MODEL_FOLDER.onnx[0]);
   } else {
     const staged = `${cache}.onnx`;
     await rm(staged, { recursive: true, force: true });
@@ -292,19 +281,19 @@ export async function fetchModel(options: FetchModelOptions): Promise<FetchResul
       );
     }
     const produced = (await readdir(staged, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
-    if (!produced.includes('model.onnx')) {
-      throw new ModelFetchError('conversion', `the converter wrote no model.onnx for ${repo}`, repo, revision);
+    if (!produced.includes(MODEL_FOLDER.onnx[0])) {
+      throw new ModelFetchError('conversion', `the converter wrote no ${MODEL_FOLDER.onnx[0]} for ${repo}`, repo, revision);
     }
     logger.info({ repo, commit, ms: Date.now() - started }, 'converted to ONNX');
     for (const file of plan.tokenizer) {
       if (!produced.includes(file.path)) await place(safeJoin(cache, file.path), file.path);
     }
-    for (const name of produced) if (name !== 'model.onnx') await place(path.join(staged, name), name);
-    await place(path.join(staged, 'model.onnx'), 'model.onnx');
+    for (const name of produced) if (name !== MODEL_FOLDER.onnx[0]) await place(path.join(staged, name), name);
+    await place(path.join(staged, MODEL_FOLDER.onnx[0]), MODEL_FOLDER.onnx[0]);
   }
 
   // Optional files left from an earlier model would describe the wrong one.
-  for (const { name } of TOKENIZER_FILES) {
+  for (const { name } of MODEL_FOLDER.files) {
     if (!placed.includes(name)) await rm(path.join(dir, name), { force: true });
   }
   await rm(downloadRoot, { recursive: true, force: true });
@@ -620,7 +609,7 @@ function explain(error: unknown, ctx: Context, file: HubFile | undefined): Error
 export function offlineMessage(what: string, dir: string): string {
   return (
     `${what}. Check the network and HF_ENDPOINT; without the hub, a model gets into MODEL_DIR (${dir}) one of three ways:\n` +
-    '  1. copy a converted model folder (model.onnx, vocab.json, preprocessor_config.json) into MODEL_DIR ' +
+    `  1. copy a converted model folder (${[MODEL_FOLDER.onnx[0], ...modelFolderFiles('load', 'fetch')].join(', ')}) into MODEL_DIR ` +
     'and set MODEL_AUTO_FETCH=false;\n' +
     '  2. convert a checkpoint you have: npm run model:convert -- <checkpoint dir> <out dir>, then set MODEL_DIR to <out dir>;\n' +
     '  3. set HF_ENDPOINT to a mirror of the hub.'

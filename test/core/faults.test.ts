@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/core/wav.js';
 import { createLogger } from '../../src/logger.js';
-import { synthesizeSpeech } from '../../src/model/tone-model.js';
+import { synthesizeSpeech } from '../../testkit/tone-model.js';
 import { testCore } from '../support/core.js';
 import { CRASH_SAMPLES, MODEL_BROKEN_ENV } from '../support/crash.js';
 import { ffmpegChildren, waitUntil } from '../support/server.js';

@@ -4,7 +4,7 @@ import { peakNormalize } from '../../src/core/normalize.js';
 import { SILENCE_DB, findPauses, frameLevelsDb, pauseThresholdDb, type Pause } from '../../src/core/pauses.js';
 import { windowsFor } from '../../src/core/transcriber.js';
 import { encodeWav } from '../../src/core/wav.js';
-import { synthesizeSpeech } from '../../src/model/tone-model.js';
+import { synthesizeSpeech } from '../../testkit/tone-model.js';
 import { testCore } from '../support/core.js';
 
 const fill = (...runs: [value: number, count: number][]): Float32Array => Float32Array.from(runs.flatMap(([v, n]) => Array<number>(n).fill(v)));

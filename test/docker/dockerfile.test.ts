@@ -8,12 +8,15 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveFfmpegPath } from '../../src/core/decode.js';
+import { speech } from '../support/audio.js';
 import { TONE_MODEL_DIR } from '../support/core.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -437,7 +440,12 @@ const cpu = image.stage('cpu');
 const gpu = image.stage('gpu');
 const finals = [cpu, gpu];
 const excluded = dockerignore(read('.dockerignore'));
-const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; engines: { node: string } };
+const pkg = JSON.parse(read('package.json')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+  engines: { node: string };
+  allowScripts: Record<string, boolean>;
+};
 
 /** The install line of .ci/run. */
 const CI_INSTALL = (() => {
@@ -453,6 +461,14 @@ const CI_INSTALL = (() => {
 const CONFIG_KEYS = new Set([...read('src/config.ts').matchAll(/^\s{2}([A-Z][A-Z0-9_]+):/gm)].map((m) => m[1]));
 
 const npmInstalls = (stage: Stage): string[] => image.commands(stage).filter((c) => /^npm (ci|install|i)\b/.test(c));
+
+/** The stage a final image copies a folder of /app from (`COPY --from=<stage> /app/<folder>`). */
+function copiedFrom(stage: Stage, folder: string): Stage {
+  const copy = stage.instructions.find((ins) => ins.keyword === 'COPY' && ins.flags.from && shellWords(ins.args)[0] === `/app/${folder}`);
+  if (!copy) throw new Error(`stage ${stage.name} copies no /app/${folder} from another stage`);
+  return image.stage(copy.flags.from.toLowerCase());
+}
+const modulesStage = (stage: Stage): Stage => copiedFrom(stage, 'node_modules');
 
 // ---------------------------------------------------------------------------------------------
 
@@ -471,13 +487,19 @@ describe('Dockerfile: stages and base images', () => {
     expect(gpu.index).toBeLessThan(cpu.index);
   });
 
-  it('bases the CPU image on a pinned Node 20 bookworm-slim, at least the engines minimum', () => {
+  it('bases the CPU image on Node 24 LTS bookworm-slim, which engines admits as it admits the Node 20 CI runs', () => {
     const base = image.baseImage(cpu);
-    const m = /^node:20(?:\.(\d+)(?:\.\d+)?)?-bookworm-slim(?:@sha256:[0-9a-f]{64})?$/.exec(base);
+    const m = /^node:24(?:\.\d+){0,2}-bookworm-slim(?:@sha256:[0-9a-f]{64})?$/.exec(base);
     expect(m, base).not.toBeNull();
-    const minimum = Number(/>=\s*20\.(\d+)/.exec(pkg.engines.node)?.[1] ?? 0);
-    // A bare `20` tag follows the newest 20.x, which is past the minimum; a pinned minor must be too.
-    if (m?.[1] !== undefined) expect(Number(m[1])).toBeGreaterThanOrEqual(minimum);
+    const minimum = /^>=\s*(\d+)\.(\d+)$/.exec(pkg.engines.node);
+    expect(minimum, pkg.engines.node).not.toBeNull();
+    const admits = (version: string): boolean => {
+      const [major, minor] = version.split('.').map(Number);
+      return major > Number(minimum?.[1]) || (major === Number(minimum?.[1]) && minor >= Number(minimum?.[2]));
+    };
+    expect(admits('24.0.0')).toBe(true);
+    expect(admits(process.versions.node), `engines ${pkg.engines.node} and this Node, ${process.versions.node}`).toBe(true);
+    expect(admits('20.19.0')).toBe(true);
   });
 
   it('bases the GPU image on NVIDIA CUDA 12 with cuDNN (runtime), running the same Node as the CPU image', () => {
@@ -503,21 +525,26 @@ describe('Dockerfile: stages and base images', () => {
 });
 
 describe('Dockerfile: npm install, the same as CI', () => {
-  it('.ci/run installs with npm ci and .npmrc skips onnxruntime-node\'s CUDA download', () => {
+  it('.ci/run installs with npm ci, and package.json\'s allowScripts denies onnxruntime-node\'s CUDA download', () => {
     expect(CI_INSTALL).toMatch(/^npm ci\b/);
-    expect(read('.npmrc')).toMatch(/^onnxruntime-node-install=skip$/m);
+    expect(pkg.allowScripts['onnxruntime-node']).toBe(false);
   });
 
-  it('the CPU image installs with exactly .ci/run\'s command, then drops dev dependencies', () => {
-    expect(npmInstalls(cpu)).toEqual([CI_INSTALL]);
-    const commands = image.commands(cpu);
+  it('the CPU image\'s node_modules are installed with exactly .ci/run\'s command, then rid of dev dependencies', () => {
+    const modules = modulesStage(cpu);
+    expect(npmInstalls(modules)).toEqual([CI_INSTALL]);
+    const commands = image.commands(modules);
     const prune = commands.findIndex((c) => /^npm prune\b.*--omit=dev\b/.test(c));
     expect(prune).toBeGreaterThan(commands.indexOf(CI_INSTALL));
   });
 
-  it('the GPU image installs with .ci/run\'s command plus --onnxruntime-node-install=cuda12, then drops dev dependencies', () => {
-    expect(npmInstalls(gpu)).toEqual([`${CI_INSTALL} --onnxruntime-node-install=cuda12`]);
-    const commands = image.commands(gpu);
+  it('the GPU image\'s node_modules are installed with .ci/run\'s command, get CUDA as README.md says, then are rid of dev dependencies', () => {
+    const modules = modulesStage(gpu);
+    expect(npmInstalls(modules)).toEqual([CI_INSTALL]);
+    const commands = image.commands(modules);
+    const cuda = /^ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js$/m.exec(read('README.md'))?.[0];
+    expect(cuda, 'the GPU command in README.md').toBeDefined();
+    expect(commands.indexOf(cuda ?? '')).toBeGreaterThan(commands.indexOf(CI_INSTALL));
     expect(commands.some((c) => /^npm prune\b.*--omit=dev\b/.test(c))).toBe(true);
     // The build stops when the CUDA provider did not arrive.
     expect(commands).toContain('test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so');
@@ -537,19 +564,12 @@ describe('Dockerfile: npm install, the same as CI', () => {
     }
   });
 
-  it('needs no dev dependency at run time: tsx is a production dependency and so is every package the service imports', () => {
-    expect(Object.keys(pkg.dependencies)).toContain('tsx');
-    const sources = [...filesUnder('src'), ...filesUnder('adapters')].filter((f) => /\.(ts|mts|mjs|js)$/.test(f) && !f.startsWith('src/http/public/'));
-    const imported = new Set<string>();
-    for (const file of sources) {
-      for (const m of read(file).matchAll(/^(?!import type\b|export type\b)(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm)) {
-        const spec = m[1] ?? m[2] ?? m[3];
-        if (spec.startsWith('.') || spec.startsWith('node:')) continue;
-        imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
-      }
-    }
-    expect(imported.size).toBeGreaterThan(5);
-    for (const name of imported) expect(pkg.dependencies, `${name} is imported by the service`).toHaveProperty([name]);
+  it('builds dist/ in a stage of its own with `npm run build`, from the sources alone, and the images copy only dist/', () => {
+    const build = copiedFrom(cpu, 'dist');
+    expect(copiedFrom(gpu, 'dist')).toBe(build);
+    expect(image.commands(build).at(-1)).toBe('npm run build');
+    const sources = build.instructions.filter((ins) => ins.keyword === 'COPY' && !ins.flags.from).flatMap((ins) => shellWords(ins.args).slice(0, -1));
+    expect(sources.sort()).toEqual(['adapters', 'scripts', 'src', 'tsconfig.build.json', 'tsconfig.json']);
   });
 });
 
@@ -564,19 +584,23 @@ describe('Dockerfile: the running images', () => {
     }
   });
 
-  it.each(finals.map((s) => [s.name, s] as const))('%s: models/ is a volume the service user owns, and MODEL_DIR lies inside it', (_name, stage) => {
+  it.each(finals.map((s) => [s.name, s] as const))('%s: models/ and data/ are volumes the service user owns, with MODEL_DIR and DATA_DIR in them', (_name, stage) => {
     const models = path.posix.join(image.workdir(stage), 'models');
+    const data = path.posix.join(image.workdir(stage), 'data');
     const volume = stage.instructions.find((ins) => ins.keyword === 'VOLUME');
-    expect(volume?.exec ?? shellWords(volume?.args ?? '')).toContain(models);
     const user = image.last(stage, 'USER')?.args.split(':')[0] ?? '';
     const at = stage.instructions.indexOf(volume as Instruction);
-    // Docker discards changes to a volume's path made after VOLUME: the chown must come first.
-    const chown = stage.instructions.findIndex((ins) => ins.keyword === 'RUN' && shellCommands(ins).some((c) => c.startsWith(`chown ${user}`) && c.endsWith(models)));
-    expect(chown).toBeGreaterThanOrEqual(0);
-    expect(chown).toBeLessThan(at);
+    for (const dir of [models, data]) {
+      expect(volume?.exec ?? shellWords(volume?.args ?? '')).toContain(dir);
+      // Docker discards changes to a volume's path made after VOLUME: the chown must come first.
+      const chown = stage.instructions.findIndex((ins) => ins.keyword === 'RUN' && shellCommands(ins).some((c) => c.startsWith(`chown ${user}`) && c.endsWith(dir)));
+      expect(chown).toBeGreaterThanOrEqual(0);
+      expect(chown).toBeLessThan(at);
+    }
     const after = stage.instructions.slice(at + 1).filter((ins) => ins.keyword === 'RUN' || ins.keyword === 'COPY');
     expect(after).toEqual([]);
     expect(path.posix.dirname(image.env(stage).MODEL_DIR)).toBe(models);
+    expect(image.env(stage).DATA_DIR).toBe(data);
   });
 
   it.each(finals.map((s) => [s.name, s] as const))('%s: EXPOSE 8789, and HOST/PORT make the service listen there', (_name, stage) => {
@@ -616,7 +640,7 @@ describe('Dockerfile: the running images', () => {
 
   it.each(finals.map((s) => [s.name, s] as const))('%s: CMD starts node itself (exec form, no npm, no shell), and SIGTERM stops it', (_name, stage) => {
     const cmd = image.last(stage, 'CMD');
-    expect(cmd?.exec).toEqual(['node', '--import', 'tsx', 'src/main.ts']);
+    expect(cmd?.exec).toEqual(['node', 'dist/src/main.js']);
     expect(image.inherited(stage, 'ENTRYPOINT')).toEqual([]);
     expect(image.last(stage, 'STOPSIGNAL')?.args).toBe('SIGTERM');
   });
@@ -632,21 +656,17 @@ describe('Dockerfile: the running images', () => {
     expect(seconds(flags.timeout)).toBeLessThan(seconds(flags.interval));
   });
 
-  it.each(finals.map((s) => [s.name, s] as const))('%s: copies everything the service loads: package.json, node_modules, and each source folder it imports from', (_name, stage) => {
+  it.each(finals.map((s) => [s.name, s] as const))('%s: copies what the compiled service loads (package.json, node_modules, bin/, dist/) and no source', (_name, stage) => {
     const workdir = image.workdir(stage);
     const destinations = image.inherited(stage, 'COPY').flatMap((ins) => {
       const words = ins.exec ?? shellWords(ins.args);
-      const dest = path.posix.resolve(workdir, words.at(-1) ?? '');
-      return words.length > 2 ? words.slice(0, -1).map((src) => path.posix.join(dest, path.posix.basename(src))) : [dest];
+      const target = words.at(-1) ?? '';
+      const dest = path.posix.resolve(workdir, target);
+      // Several sources, or a destination ending in `/`: each goes into that folder by its name.
+      return words.length > 2 || target.endsWith('/') ? words.slice(0, -1).map((src) => path.posix.join(dest, path.posix.basename(src))) : [dest];
     });
-    // Top-level folders reached by relative imports from the service's sources (src/ itself, adapters/, …).
-    const folders = new Set<string>(['src']);
-    for (const file of filesUnder('src').filter((f) => f.endsWith('.ts'))) {
-      for (const m of read(file).matchAll(/from\s+['"](\.{1,2}\/[^'"]+)['"]/g)) {
-        folders.add(path.posix.normalize(path.posix.join(path.posix.dirname(file), m[1])).split('/')[0]);
-      }
-    }
-    for (const needed of ['package.json', 'node_modules', 'bin', ...folders]) expect(destinations).toContain(path.posix.join(workdir, needed));
+    for (const needed of ['package.json', 'node_modules', 'bin', 'dist']) expect(destinations).toContain(path.posix.join(workdir, needed));
+    for (const source of ['src', 'adapters', 'test', 'bench', 'testkit', 'scripts']) expect(destinations).not.toContain(path.posix.join(workdir, source));
   });
 });
 
@@ -760,8 +780,73 @@ describe('compose.yaml', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// The image's own commands, run here: the CMD with the image's ENV (container-only values swapped
-// for this machine's) starts the service, the HEALTHCHECK sees it, and SIGTERM stops it cleanly.
+// The image, assembled here as the Dockerfile assembles it, and its own commands run in it: the
+// build stage's command on a folder holding only what that stage copies (so a source that needs
+// anything else, testkit/ included, fails to build), then the final stage's /app: the context
+// files it copies, dist/ from the build, and node_modules as `npm prune --omit=dev` leaves it (a
+// link to each package of this checkout that the lockfile does not mark dev). The CMD with the
+// image's ENV (container-only values swapped for this machine's) starts the service, the
+// HEALTHCHECK sees it, and SIGTERM stops it cleanly.
+
+/** Copies what a COPY instruction without --from takes from the context into `dir` (its WORKDIR). */
+async function copyFromContext(ins: Instruction, workdir: string, dir: string): Promise<void> {
+  const words = ins.exec ?? shellWords(ins.args);
+  const target = words.at(-1) ?? '';
+  const dest = path.join(dir, path.posix.relative(workdir, path.posix.resolve(workdir, target)));
+  const intoFolder = words.length > 2 || target.endsWith('/');
+  for (const source of words.slice(0, -1)) {
+    const from = path.join(ROOT, source);
+    // As Docker copies: a folder's contents go to the destination; a file into it when it is a folder.
+    const to = statSync(from).isDirectory() || !intoFolder ? dest : path.join(dest, path.basename(source));
+    await mkdir(path.dirname(to), { recursive: true });
+    await cp(from, to, { recursive: true });
+  }
+}
+
+interface AssembledImage {
+  /** The image's /app. */
+  app: string;
+  /** What the build printed. */
+  buildLog: string;
+}
+
+let assembling: Promise<AssembledImage> | undefined;
+
+/** The CPU image's /app, assembled once per run of this file. */
+function assembledImage(): Promise<AssembledImage> {
+  assembling ??= (async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'image-'));
+    const build = copiedFrom(cpu, 'dist');
+    const buildDir = path.join(root, 'build');
+    for (const stage of image.ancestry(build)) {
+      for (const ins of stage.instructions.filter((x) => x.keyword === 'COPY' && !x.flags.from)) await copyFromContext(ins, image.workdir(build), buildDir);
+    }
+    await symlink(path.join(ROOT, 'node_modules'), path.join(buildDir, 'node_modules'));
+    const buildLog = await new Promise<string>((resolve, reject) => {
+      execFile('sh', ['-c', image.commands(build).at(-1) ?? ''], { cwd: buildDir, env: { PATH: process.env.PATH, HOME: process.env.HOME } }, (error, stdout, stderr) =>
+        error ? reject(new Error(`the build stage's command failed:\n${stdout}${stderr}`)) : resolve(stdout + stderr),
+      );
+    });
+
+    const app = path.join(root, 'app');
+    for (const ins of cpu.instructions.filter((x) => x.keyword === 'COPY' && !x.flags.from)) await copyFromContext(ins, image.workdir(cpu), app);
+    await cp(path.join(buildDir, 'dist'), path.join(app, 'dist'), { recursive: true });
+    const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { dev?: boolean }> };
+    for (const [at, entry] of Object.entries(lock.packages)) {
+      if (!/^node_modules\/(?:@[^/]+\/)?[^/@][^/]*$/.test(at) || entry.dev || !existsSync(path.join(ROOT, at))) continue;
+      await mkdir(path.dirname(path.join(app, at)), { recursive: true });
+      await symlink(path.join(ROOT, at), path.join(app, at));
+    }
+    return { app, buildLog };
+  })();
+  return assembling;
+}
+
+/** Every file under `dir`, relative to it, `/`-separated, without following links. */
+async function filesIn(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
+}
 
 function healthcheck(stage: Stage, port: number): Promise<number> {
   const argv = execForm(image.last(stage, 'HEALTHCHECK')?.args.slice(4).trim() ?? '') ?? [];
@@ -779,7 +864,60 @@ async function stubServer(status: number): Promise<{ port: number; close(): Prom
   return { port: (server.address() as AddressInfo).port, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-describe('the image\'s CMD and HEALTHCHECK, run here', () => {
+/** The top-level folders that the relative imports of the .ts files under `dir` reach. */
+function foldersImportedFrom(dir: string): Map<string, string> {
+  const reached = new Map<string, string>();
+  for (const file of filesUnder(dir).filter((f) => f.endsWith('.ts'))) {
+    for (const m of read(file).matchAll(/(?:from\s+|import\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g)) {
+      reached.set(path.posix.normalize(path.posix.join(path.posix.dirname(file), m[1])).split('/')[0], file);
+    }
+  }
+  return reached;
+}
+
+describe('what ships and what is shared', () => {
+  it('the service (src/, adapters/) imports nothing from test/, bench/ or testkit/', () => {
+    const reached = new Map([...foldersImportedFrom('src'), ...foldersImportedFrom('adapters')]);
+    for (const folder of ['test', 'bench', 'testkit']) expect(reached.get(folder), `imported from ${folder}/ by ${reached.get(folder)}`).toBeUndefined();
+  });
+
+  it('the benchmarks import nothing from test/: what both need is in testkit/', () => {
+    const reached = foldersImportedFrom('bench');
+    expect(reached.get('test'), `imported from test/ by ${reached.get('test')}`).toBeUndefined();
+    expect(reached.has('testkit')).toBe(true);
+  });
+});
+
+describe('the image, assembled here', () => {
+  it('holds the service compiled from src/ and adapters/ and no test double: nothing of test/, bench/ or testkit/', async () => {
+    const { app } = await assembledImage();
+    const files = (await filesIn(app)).filter((f) => !f.startsWith('node_modules/'));
+    expect(files).toContain('dist/src/main.js');
+    expect(files).toContain('dist/src/core/inference-worker.js');
+    expect(files).toContain('dist/src/http/public/index.html');
+    for (const file of files) expect(file, file).toMatch(/^(package\.json|bin\/[^/]+|dist\/\.tsbuildinfo|dist\/(src|adapters)\/.+)$/);
+    expect(files.filter((f) => /tone|random-weights|testkit|\.ts$/.test(f))).toEqual([]);
+    // The bootstrap that loads TypeScript workers through tsx is for the sources only.
+    expect(files).not.toContain('dist/src/core/worker-bootstrap.mjs');
+  });
+
+  it('the compiled service imports only production dependencies, and tsx is a dev one', async () => {
+    const { app } = await assembledImage();
+    expect(Object.keys(pkg.dependencies)).not.toContain('tsx');
+    expect(Object.keys(pkg.devDependencies)).toContain('tsx');
+    const imported = new Set<string>();
+    for (const file of (await filesIn(path.join(app, 'dist'))).filter((f) => f.endsWith('.js'))) {
+      const text = await readFile(path.join(app, 'dist', file), 'utf8');
+      for (const m of text.matchAll(/^(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm)) {
+        const spec = m[1] ?? m[2] ?? m[3];
+        if (spec.startsWith('.') || spec.startsWith('node:')) continue;
+        imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
+      }
+    }
+    expect(imported.size).toBeGreaterThan(5);
+    for (const name of imported) expect(pkg.dependencies, `${name} is imported by the service`).toHaveProperty([name]);
+  });
+
   it('the HEALTHCHECK fails on a non-2xx answer and when nothing listens', async () => {
     const stub = await stubServer(503);
     try {
@@ -791,6 +929,7 @@ describe('the image\'s CMD and HEALTHCHECK, run here', () => {
   });
 
   it('the CMD serves with the image\'s settings, passes the HEALTHCHECK, and exits 0 on SIGTERM', async () => {
+    const { app } = await assembledImage();
     const argv = image.last(cpu, 'CMD')?.exec ?? [];
     const env: Record<string, string> = {
       ...image.env(cpu),
@@ -799,12 +938,14 @@ describe('the image\'s CMD and HEALTHCHECK, run here', () => {
       PORT: '0',
       MODEL_DIR: TONE_MODEL_DIR,
       MODEL_AUTO_FETCH: 'false',
+      DATA_DIR: path.join(os.tmpdir(), 'image-data'),
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
+      TMPDIR: os.tmpdir(),
       DOTENV_CONFIG_PATH: path.join(ROOT, 'test-output', 'no-such.env'),
     };
     if (!existsSync(env.FFMPEG_PATH)) env.FFMPEG_PATH = resolveFfmpegPath(undefined);
-    const child = spawn(process.execPath, argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, argv.slice(1), { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
     let output = '';
     try {
@@ -812,10 +953,14 @@ describe('the image\'s CMD and HEALTHCHECK, run here', () => {
         const timer = setTimeout(() => reject(new Error(`no "listening" in 30 s:\n${output}`)), 30_000);
         const onData = (chunk: Buffer): void => {
           output += chunk.toString();
-          const m = /"url":"(http:\/\/[^"]+)","msg":"listening"|"msg":"listening".*?"url":"(http:\/\/[^"]+)"/.exec(output);
-          if (m) {
-            clearTimeout(timer);
-            resolve(m[1] ?? m[2]);
+          // Whole lines only: a chunk may end inside one.
+          for (const line of output.split('\n').slice(0, -1)) {
+            if (!line.startsWith('{')) continue;
+            const entry = JSON.parse(line) as { msg?: string; url?: string };
+            if (entry.msg === 'listening' && entry.url) {
+              clearTimeout(timer);
+              resolve(entry.url);
+            }
           }
         };
         child.stdout.on('data', onData);
@@ -829,13 +974,40 @@ describe('the image\'s CMD and HEALTHCHECK, run here', () => {
       const health = (await (await fetch(`${url}/healthz`)).json()) as { status: string; device: string };
       expect(health).toMatchObject({ status: 'ok', device: 'cpu' });
       expect(await healthcheck(cpu, port)).toBe(0);
+      // The page's files came along with the compiled modules.
+      const page = await fetch(`${url}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<html');
+      // The inference worker, compiled too, transcribes.
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(await speech('xin chào'))]), 'a.wav');
+      const answer = await fetch(`${url}/wav2vec2`, { method: 'POST', body: form });
+      expect(((await answer.json()) as { transcript: string }).transcript).toBe('xin chào');
 
       child.kill('SIGTERM');
       const ended = await Promise.race([exit, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15_000))]);
       expect(ended, output).toEqual({ code: 0, signal: null });
       expect(await healthcheck(cpu, port)).toBe(1);
+      // No TypeScript loader ran: tsx would have left its cache in TMPDIR.
+      expect((await readdir(os.tmpdir())).filter((name) => name.startsWith('tsx-'))).toEqual([]);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
+  });
+
+  it('its viet-stt command runs the compiled CLI, without tsx', async () => {
+    const { app } = await assembledImage();
+    const wav = path.join(os.tmpdir(), 'cli.wav');
+    await writeFile(wav, await speech('một hai ba'));
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['bin/viet-stt.js', 'transcribe', wav],
+        { cwd: app, env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: os.tmpdir(), MODEL_DIR: TONE_MODEL_DIR, MODEL_AUTO_FETCH: 'false', DEVICE: 'cpu' } },
+        (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(run.stderr).not.toMatch(/tsx|Cannot find/);
+    expect(run, run.stderr).toMatchObject({ code: 0, stdout: 'một hai ba\n' });
   });
 });

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { speech } from '../support/audio.js';
@@ -19,8 +20,8 @@ describe('SIGTERM to the whole process group', () => {
     const { request: slow, answer: slowAnswer } = streamUpload(`${service.url}/wav2vec2`, audio.length);
     slow.write(audio.subarray(0, 2000));
     await waitUntil(async () => {
-      const health = (await (await fetch(`${service.url}/healthz`)).json()) as { uploads: { receiving: number } };
-      return health.uploads.receiving === 1 ? true : undefined;
+      const health = (await (await fetch(`${service.url}/healthz`)).json()) as { uploads: { uploading: number } };
+      return health.uploads.uploading === 1 ? true : undefined;
     }, 10_000, 'the upload to be arriving');
     const complete = [postFile(`${service.url}/wav2vec2`, long, 'long.wav'), postFile(`${service.url}/wav2vec2`, audio, 'b.wav')];
     const taken = (): number => service.logs.filter((l) => l.msg === 'incoming request' && (l.req as { url?: string } | undefined)?.url === '/wav2vec2').length;
@@ -69,8 +70,8 @@ describe('SIGTERM to the whole process group', () => {
     });
     stalled.write('--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.ogg"\r\n\r\nOggS');
     await waitUntil(async () => {
-      const health = (await (await fetch(`${service.url}/healthz`)).json()) as { uploads: { receiving: number } };
-      return health.uploads.receiving === 1 ? true : undefined;
+      const health = (await (await fetch(`${service.url}/healthz`)).json()) as { uploads: { uploading: number } };
+      return health.uploads.uploading === 1 ? true : undefined;
     }, 10_000, 'the upload to be arriving');
 
     const signalled = performance.now();
@@ -84,9 +85,10 @@ describe('SIGTERM to the whole process group', () => {
     stalled.destroy();
   });
 
-  it('npm start: SIGTERM to the process the user started stops the service, leaving nothing behind', async () => {
+  // npm start builds dist/ first (tsc, seconds on an idle machine), hence the longer limit.
+  it('npm start: builds, serves from dist/, and SIGTERM to the process the user started stops the service, leaving nothing behind', { timeout: 180_000 }, async () => {
     const npm = spawn('npm', ['start'], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TMPDIR: process.env.TMPDIR ?? '', MODEL_DIR: TONE_MODEL_DIR, HOST: '127.0.0.1', PORT: '0', DEVICE: 'cpu' },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TMPDIR: process.env.TMPDIR ?? '', DATA_DIR: process.env.DATA_DIR ?? '', MODEL_DIR: TONE_MODEL_DIR, HOST: '127.0.0.1', PORT: '0', DEVICE: 'cpu' },
     });
     const exited = once(npm, 'exit');
     // The service's pid, from its first JSON log line.
@@ -100,6 +102,8 @@ describe('SIGTERM to the whole process group', () => {
       void exited.then(() => reject(new Error(`npm start exited before listening:\n${text}`)));
     });
     expect(pid).not.toBe(npm.pid);
+    // The compiled service, with no TypeScript loader.
+    expect((await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean).slice(1)).toEqual(['dist/src/main.js']);
     npm.kill('SIGTERM');
     await exited;
     // The service got the signal, drained and exited: no orphan goes on serving.

@@ -79,7 +79,7 @@ function stop(proc: ChildProcess): Promise<number | null> {
   });
 }
 
-/** main.ts as `npm start` runs it, with the service's own settings only, and `env` over them. */
+/** main.ts from its sources (`npm start` runs the same, compiled), with the service's own settings only, and `env` over them. */
 function startMain(env: Record<string, string>): ChildProcess {
   // Nothing from the developer's environment or .env leaks in (dotenv leaves variables that are
   // already set, even empty ones, alone).

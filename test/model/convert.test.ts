@@ -7,9 +7,12 @@ import { encodeSafetensors } from '../../src/model/checkpoint/safetensors.js';
 import { CheckpointError } from '../../src/model/checkpoint/state-dict.js';
 import { readTorchZip } from '../../src/model/checkpoint/torch-zip.js';
 import { runConvertCli } from '../../src/model/convert-cli.js';
-import { convertCheckpoint, MODEL_SIDE_FILES } from '../../src/model/convert.js';
+import { convertCheckpoint } from '../../src/model/convert.js';
 import { Wav2Vec2ConversionError } from '../../src/model/wav2vec2-graph.js';
 import { argmax, HF_REFERENCE, maxAbsDiff, readCase, runLogits } from './support/reference.js';
+
+/** The files beside the graph that a converted folder takes from its checkpoint. */
+const SIDE_FILES = ['vocab.json', 'preprocessor_config.json', 'tokenizer_config.json', 'special_tokens_map.json', 'config.json'];
 
 let dir: string;
 beforeAll(async () => {
@@ -36,23 +39,23 @@ describe('convertCheckpoint', () => {
     const result = await convertCheckpoint(padlast, out);
     expect(result.weightsFile).toBe(path.join(padlast, 'pytorch_model.bin'));
     expect(result.modelPath).toBe(path.join(out, 'model.onnx'));
-    expect(result.copied).toEqual([...MODEL_SIDE_FILES]);
+    expect(result.copied).toEqual([...SIDE_FILES]);
     expect(result.missing).toEqual([]);
-    expect((await readdir(out)).sort()).toEqual(['model.onnx', ...MODEL_SIDE_FILES].sort());
+    expect((await readdir(out)).sort()).toEqual(['model.onnx', ...SIDE_FILES].sort());
     expect((await stat(result.modelPath)).size).toBe(result.bytes);
-    for (const name of MODEL_SIDE_FILES) {
+    for (const name of SIDE_FILES) {
       expect(await readFile(path.join(out, name), 'utf8')).toBe(await readFile(path.join(padlast, name), 'utf8'));
     }
     await expectParity(out, 'fixture-tiny-padlast');
     // Converting again replaces the files in place.
     await convertCheckpoint(padlast, out);
-    expect((await readdir(out)).sort()).toEqual(['model.onnx', ...MODEL_SIDE_FILES].sort());
+    expect((await readdir(out)).sort()).toEqual(['model.onnx', ...SIDE_FILES].sort());
   });
 
   it('prefers model.safetensors over pytorch_model.bin', async () => {
     const src = path.join(dir, 'both');
     await mkdir(src);
-    for (const name of MODEL_SIDE_FILES) await copyFile(path.join(tiny, name), path.join(src, name));
+    for (const name of SIDE_FILES) await copyFile(path.join(tiny, name), path.join(src, name));
     await writeFile(path.join(src, 'model.safetensors'), encodeSafetensors(await readTorchZip(path.join(tiny, 'pytorch_model.bin'))));
     await writeFile(path.join(src, 'pytorch_model.bin'), 'not a checkpoint: reading it would fail');
     const result = await convertCheckpoint(src, path.join(dir, 'both-out'));

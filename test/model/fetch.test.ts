@@ -133,7 +133,9 @@ describe('planDownload', () => {
   const tok = ['vocab.json', 'preprocessor_config.json', 'config.json'];
 
   it.each([
-    [['onnx/model.onnx', 'model.onnx', 'pytorch_model.bin', ...tok], 'onnx/model.onnx', 'onnx'],
+    [['onnx/model.onnx', 'model.onnx', 'pytorch_model.bin', ...tok], 'model.onnx', 'onnx'],
+    [['onnx/model.onnx', 'pytorch_model.bin', ...tok], 'onnx/model.onnx', 'onnx'],
+    [['onnx/model_quantized.onnx', 'model_quantized.onnx', ...tok], 'model_quantized.onnx', 'onnx'],
     [['model.onnx', 'model.safetensors', ...tok], 'model.onnx', 'onnx'],
     [['onnx/model_quantized.onnx', 'onnx/model.onnx', ...tok], 'onnx/model.onnx', 'onnx'],
     [['onnx/model_quantized.onnx', 'pytorch_model.bin', ...tok], 'onnx/model_quantized.onnx', 'onnx'],
@@ -160,7 +162,7 @@ describe('planDownload', () => {
   });
 
   it.each([
-    [['config.json', 'vocab.json', 'preprocessor_config.json'], 'has no onnx/model.onnx, model.onnx, model.safetensors or pytorch_model.bin'],
+    [['config.json', 'vocab.json', 'preprocessor_config.json'], 'has no model.onnx, onnx/model.onnx, model_quantized.onnx, onnx/model_quantized.onnx, model.safetensors or pytorch_model.bin'],
     [['pytorch_model.bin.index.json', 'weights.bin', ...tok], 'has a shard index (pytorch_model.bin.index.json) but no shards'],
     [['pytorch_model.bin', 'config.json'], 'has no vocab.json, preprocessor_config.json'],
     [['pytorch_model.bin', 'vocab.json', 'preprocessor_config.json'], 'has no config.json'],
@@ -439,7 +441,7 @@ describe('ensureModel', () => {
     expect(error).toBeInstanceOf(ModelMissingError);
     expect(error.name).toBe('ModelMissingError');
     expect(error.message).toBe(
-      `no model in ${dir} (it needs model.onnx or onnx/model.onnx, and vocab.json) and MODEL_AUTO_FETCH=false ` +
+      `no model in ${dir} (it needs model.onnx, onnx/model.onnx, model_quantized.onnx or onnx/model_quantized.onnx, and vocab.json) and MODEL_AUTO_FETCH=false ` +
         'forbids downloading one: run `npm run model:fetch` to fetch test/tiny-onnx, or set MODEL_AUTO_FETCH=true',
     );
     expect(hub.requests).toEqual([]);

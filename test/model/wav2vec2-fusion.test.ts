@@ -5,7 +5,8 @@ import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MS_DOMAIN } from '../../src/onnx/graph-builder.js';
-import { buildWav2Vec2Onnx, parseWav2Vec2Config, randomWav2Vec2Weights } from '../../src/model/wav2vec2-graph.js';
+import { buildWav2Vec2Onnx, parseWav2Vec2Config } from '../../src/model/wav2vec2-graph.js';
+import { randomWav2Vec2Weights } from '../../testkit/random-weights.js';
 
 /**
  * The graph's speed rests on fused kernels: MultiHeadAttention, which the converter writes

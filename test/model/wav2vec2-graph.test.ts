@@ -7,11 +7,11 @@ import { readTorchZip } from '../../src/model/checkpoint/torch-zip.js';
 import {
   buildWav2Vec2Onnx,
   parseWav2Vec2Config,
-  randomWav2Vec2Weights,
   Wav2Vec2ConversionError,
   wav2vec2Parameters,
   type Wav2Vec2Config,
 } from '../../src/model/wav2vec2-graph.js';
+import { randomWav2Vec2Weights } from '../../testkit/random-weights.js';
 import { argmax, HF_REFERENCE, maxAbsDiff, readCase, REFERENCE_INPUTS, REFERENCE_MODELS, runLogits } from './support/reference.js';
 
 /** transformers' own conv output-length formula. */

@@ -4,7 +4,8 @@ import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { StateDict } from '../../src/model/checkpoint/state-dict.js';
 import { readTorchZip } from '../../src/model/checkpoint/torch-zip.js';
-import { buildWav2Vec2Onnx, parseWav2Vec2Config, randomWav2Vec2Weights, type Wav2Vec2Config } from '../../src/model/wav2vec2-graph.js';
+import { buildWav2Vec2Onnx, parseWav2Vec2Config, type Wav2Vec2Config } from '../../src/model/wav2vec2-graph.js';
+import { randomWav2Vec2Weights } from '../../testkit/random-weights.js';
 import { argmax, HF_REFERENCE, maxAbsDiff, readCase, REFERENCE_INPUTS, REFERENCE_MODELS, runLogits } from './support/reference.js';
 import { activationFunction, erf, referenceForward } from './support/reference-forward.js';
 

@@ -1,10 +1,10 @@
-import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createCore, type Core } from '../../src/core/create-transcriber.js';
 import { createLogger, type Logger } from '../../src/logger.js';
+import { TONE_MODEL_DIR } from '../../testkit/tone-model.js';
 
 /** The tone test model's directory, built by global-setup.ts. */
-export const TONE_MODEL_DIR = path.resolve('test-output/tone-model');
+export { TONE_MODEL_DIR };
 
 /** A config for tests: the tone model, CPU, one worker, quiet logs; `env` overrides. */
 export function testConfig(env: Record<string, string> = {}): Config {

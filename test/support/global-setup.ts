@@ -1,10 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { writeToneModel } from '../../src/model/tone-model.js';
+import { TONE_MODEL_DIR, writeToneModel } from '../../testkit/tone-model.js';
 
 /** Builds the tone test model once per run, into test-output/ (git-ignored). */
 export default async function setup(): Promise<void> {
-  const dir = path.resolve('test-output/tone-model');
-  await mkdir(dir, { recursive: true });
-  await writeToneModel(dir);
+  await mkdir(TONE_MODEL_DIR, { recursive: true });
+  await writeToneModel(TONE_MODEL_DIR);
 }

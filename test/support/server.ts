@@ -1,10 +1,12 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import { buildApp } from '../../src/http/app.js';
 import { Metrics } from '../../src/core/metrics.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { testCore } from './core.js';
+
+export { ffmpegChildren } from '../../testkit/processes.js';
 
 /** The service's HTTP app on a real port over a real tone-model core. */
 export async function startTestServer(env: Record<string, string> = {}, logger?: Logger) {
@@ -45,23 +47,6 @@ export function streamUpload(url: string, length: number): { request: http.Clien
     request.on('error', reject);
   });
   return { request, answer };
-}
-
-/** ffmpeg processes whose parent is this test process. */
-export async function ffmpegChildren(): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== process.pid) continue;
-      if ((await readlink(`/proc/${entry}/exe`)).includes('ffmpeg')) found.push(Number(entry));
-    } catch {
-      // The process ended while it was being read.
-    }
-  }
-  return found;
 }
 
 /** Temporary files and folders the service creates (decode spills MP4s there). */

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GraphBuilder } from '../onnx/graph-builder.js';
+import { GraphBuilder } from '../src/onnx/graph-builder.js';
 
 /**
  * A designed, deterministic stand-in for the real model, with its interface (`input_values`
@@ -28,6 +28,12 @@ export const TONE_ALPHABET: readonly string[] = [
   ...TONE_MARKS.flatMap((mark) => BASE_VOWELS.map((v) => (v + mark).normalize('NFC'))),
   ...FOREIGN,
 ];
+
+/**
+ * Where tests and the load test keep the built tone model: test-output/ (git-ignored) under the
+ * working directory, which for both is the project's folder.
+ */
+export const TONE_MODEL_DIR = path.resolve('test-output/tone-model');
 
 const SPECIALS = ['<s>', '</s>', '<unk>', '<pad>'];
 const WINDOW = 400;
