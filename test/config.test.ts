@@ -1,8 +1,12 @@
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, SETTING_NAMES, loadConfig } from '../src/config.js';
+
+/** The project's own folder, where the default model lives whatever the working directory. */
+const PROJECT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -23,7 +27,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       logLevel: 'info',
       model: {
-        dir: path.resolve('models/wav2vec2-base-vietnamese-160h'),
+        dir: path.join(PROJECT, 'models/wav2vec2-base-vietnamese-160h'),
         id: 'khanhld/wav2vec2-base-vietnamese-160h',
         revision: undefined,
         autoFetch: true,
@@ -57,6 +61,20 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.limits)).toBe(true);
     expect(Object.isFrozen(config.telegram.allowedChatIds)).toBe(true);
+  });
+
+  it('finds the default model in the project from any working directory; a MODEL_DIR set by hand is taken from the working directory', async () => {
+    const elsewhere = await realpath(await mkdtemp(path.join(os.tmpdir(), 'viet-stt-cwd-')));
+    const before = process.cwd();
+    try {
+      process.chdir(elsewhere);
+      expect(loadConfig({}).model.dir).toBe(path.join(PROJECT, 'models/wav2vec2-base-vietnamese-160h'));
+      expect(loadConfig({ MODEL_DIR: 'my-model' }).model.dir).toBe(path.join(elsewhere, 'my-model'));
+      expect(loadConfig({ MODEL_DIR: '/srv/models/vi' }).model.dir).toBe('/srv/models/vi');
+    } finally {
+      process.chdir(before);
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 
   it('reads lists, numbers, booleans and URLs; an empty value counts as unset', () => {

@@ -1,4 +1,8 @@
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The command as npm installs it, found from here so that a run may start in any directory. */
+const BIN = fileURLToPath(new URL('../../bin/viet-stt.js', import.meta.url));
 
 /** What one run of the command left: its exit code and everything it printed. */
 export interface CliRun {
@@ -9,11 +13,13 @@ export interface CliRun {
 
 /**
  * Runs `viet-stt` as a user types it (the bin script, in a child process) with only PATH and
- * HOME from this environment plus `env`, feeding `stdin` (in chunks, when a list) and closing it.
+ * HOME from this environment plus `env`, in `cwd` (default: this process's), feeding `stdin` (in
+ * chunks, when a list) and closing it.
  */
-export function viet(args: string[], options: { env?: Record<string, string>; stdin?: string | string[] } = {}): Promise<CliRun> {
+export function viet(args: string[], options: { env?: Record<string, string>; stdin?: string | string[]; cwd?: string } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/viet-stt.js', ...args], {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
