@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 const bool = z
@@ -14,13 +16,29 @@ const optionalString = z
 const idList = optionalString.transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []));
 const url = optionalString.pipe(z.url().optional());
 
+/** Where the model lives when MODEL_DIR is unset, inside the project's own folder. */
+const DEFAULT_MODEL_DIR = 'models/wav2vec2-base-vietnamese-160h';
+
+/**
+ * The project's folder: the nearest one above this module that holds a package.json, whether it
+ * runs from its source or compiled. The default model is found there rather than in the working
+ * directory, so the command run from anywhere and the service use one model, not a fresh download
+ * per directory.
+ */
+function projectRoot(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return process.cwd();
+  }
+}
+
 /** Every setting the service reads, with its default. The README's settings table mirrors this. */
 const schema = z.object({
   PORT: int(0, 65535).default(8789),
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
-  MODEL_DIR: z.string().default('models/wav2vec2-base-vietnamese-160h'),
+  MODEL_DIR: optionalString,
   MODEL_ID: z.string().default('khanhld/wav2vec2-base-vietnamese-160h'),
   MODEL_REVISION: optionalString,
   MODEL_AUTO_FETCH: bool.default(true),
@@ -35,6 +53,17 @@ const schema = z.object({
 
   QUEUE_CONCURRENCY: int(0, 256).default(0),
   QUEUE_MAX_PENDING: int(1).default(32),
+  QUEUE_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^rediss?:\/\/./, 'must be a redis:// or rediss:// URL')
+      .optional(),
+  ),
+  ROLE: z.enum(['all', 'front', 'worker']).default('all'),
+  FAILOVER_SEC: positive.default(15),
+  JOB_TTL_SEC: positive.default(3600),
+  CALLBACK_SECRET: optionalString,
+  CALLBACK_ALLOWED_HOSTS: idList,
   MAX_DURATION_SEC: positive.default(300),
   MAX_UPLOAD_MB: positive.default(25),
   UPLOAD_IDLE_SEC: positive.default(30),
@@ -48,6 +77,15 @@ const schema = z.object({
   AUDIO_DIR: optionalString,
   API_KEY: optionalString,
   SAVE_NORMALIZED_WAV: optionalString,
+
+  DATA_DIR: z.string().default('data'),
+  DATABASE_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\/./, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+  ),
+  HISTORY_DAYS: int(1, 3650).default(30),
 
   TELEGRAM_BOT_TOKEN: optionalString,
   TELEGRAM_API_ROOT: z.url().default('https://api.telegram.org'),
@@ -68,6 +106,8 @@ const schema = z.object({
 
   USER_RATE_LIMIT: int(0).default(30),
   USER_RATE_WINDOW_SEC: positive.default(60),
+  REPLY_LANGUAGE: z.enum(['vi', 'en', 'both']).default('both'),
+  PROGRESS_EDIT_SEC: positive.default(2),
 });
 
 type Env = z.infer<typeof schema>;
@@ -97,6 +137,27 @@ export interface Config {
     strideSec: number;
   };
   queue: { concurrency: number; maxPending: number };
+  /** The BullMQ queue on Redis, when QUEUE_URL is set; what this process does with it. */
+  distributed: {
+    /** Unset: the embedded in-process queue (and ROLE must be `all`). */
+    url: string | undefined;
+    role: Env['ROLE'];
+    /**
+     * How long a process that stopped answering keeps what it holds: a worker's lock on its jobs
+     * and a front's lease on a bot are renewed well within it, and taken over by another once it
+     * has run out.
+     */
+    failoverMs: number;
+  };
+  /** Async jobs (POST /jobs): how long results are kept, and where their callbacks may go. */
+  jobs: {
+    /** A finished job is forgotten this long after it ended. */
+    ttlMs: number;
+    /** Signs every callback (HMAC-SHA256); unset: callback_url is refused. */
+    callbackSecret: string | undefined;
+    /** The only `host[:port]` a callback_url may name, matched exactly (lowercase). */
+    callbackAllowedHosts: string[];
+  };
   limits: {
     maxDurationSec: number;
     maxUploadBytes: number;
@@ -122,6 +183,15 @@ export interface Config {
   audioDir: string | undefined;
   apiKey: string | undefined;
   saveNormalizedWav: string | undefined;
+  /** Chat settings and opt-in transcript history. */
+  store: {
+    /** Holds the SQLite file when `databaseUrl` is unset. */
+    dataDir: string;
+    /** PostgreSQL, shared by every front; holds a password, so it is never logged. */
+    databaseUrl: string | undefined;
+    /** Remembered transcripts are deleted this many days after they were made. */
+    historyDays: number;
+  };
   telegram: {
     token: string | undefined;
     apiRoot: string;
@@ -132,6 +202,10 @@ export interface Config {
   };
   discord: { token: string | undefined; apiRoot: string; channelIds: string[] };
   userRateLimit: { count: number; windowSec: number };
+  /** What the bots reply in where a chat has not chosen: Vietnamese, English, or both. */
+  replyLanguage: Env['REPLY_LANGUAGE'];
+  /** The least time between two progress edits of the bots' messages in one chat. */
+  progressEditMs: number;
 }
 
 export class ConfigError extends Error {
@@ -164,7 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
     model: {
-      dir: path.resolve(e.MODEL_DIR),
+      dir: e.MODEL_DIR ? path.resolve(e.MODEL_DIR) : path.join(projectRoot(), DEFAULT_MODEL_DIR),
       id: e.MODEL_ID,
       revision: e.MODEL_REVISION,
       autoFetch: e.MODEL_AUTO_FETCH,
@@ -181,6 +255,12 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     // Two jobs per worker by default: one decodes or waits while the other's chunks run, and the
     // pool gives a short job's chunks precedence over a long one's.
     queue: { concurrency: e.QUEUE_CONCURRENCY || workers * 2, maxPending: e.QUEUE_MAX_PENDING },
+    distributed: { url: e.QUEUE_URL, role: e.ROLE, failoverMs: Math.round(e.FAILOVER_SEC * 1000) },
+    jobs: {
+      ttlMs: Math.round(e.JOB_TTL_SEC * 1000),
+      callbackSecret: e.CALLBACK_SECRET,
+      callbackAllowedHosts: e.CALLBACK_ALLOWED_HOSTS.map((host) => host.toLowerCase()),
+    },
     limits: {
       maxDurationSec: e.MAX_DURATION_SEC,
       maxUploadMb: e.MAX_UPLOAD_MB,
@@ -196,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     audioDir: e.AUDIO_DIR ? path.resolve(e.AUDIO_DIR) : undefined,
     apiKey: e.API_KEY,
     saveNormalizedWav: e.SAVE_NORMALIZED_WAV ? path.resolve(e.SAVE_NORMALIZED_WAV) : undefined,
+    store: { dataDir: path.resolve(e.DATA_DIR), databaseUrl: e.DATABASE_URL, historyDays: e.HISTORY_DAYS },
     telegram: {
       token: e.TELEGRAM_BOT_TOKEN,
       apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),
@@ -210,6 +291,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       channelIds: e.DISCORD_CHANNEL_IDS,
     },
     userRateLimit: { count: e.USER_RATE_LIMIT, windowSec: e.USER_RATE_WINDOW_SEC },
+    replyLanguage: e.REPLY_LANGUAGE,
+    progressEditMs: Math.round(e.PROGRESS_EDIT_SEC * 1000),
   };
   return deepFreeze(config);
 }

@@ -1,20 +1,25 @@
 import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import type { Config } from '../config.js';
-import { SttError, toSttError } from '../core/errors.js';
+import { SttError, fileTooLarge, toSttError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import type { TranscribeOptions, Transcriber, Transcript } from '../core/types.js';
+import type { JobBackend } from '../jobs/types.js';
 import type { Logger } from '../logger.js';
 import { openAudioPath } from './audio-path.js';
 import { HOW_TO_SEND_AUDIO, printable, readBody, safeName, type RequestBody } from './body.js';
+import { registerJobRoutes } from './jobs.js';
 import { ParamError, registerOpenAiRoutes } from './openai.js';
-import { sendTranscript } from './send-transcript.js';
+import { sendTranscript, wav2vec2Body } from './send-transcript.js';
+import { historyStore, registerTranscriptRoutes, rememberHttpTranscript } from './transcripts.js';
+import type { Store } from '../store/index.js';
 import { toWritten } from '../text/written.js';
 
 declare module 'fastify' {
@@ -42,6 +47,16 @@ export interface AppOptions {
   transcriber: Transcriber;
   logger: Logger;
   metrics: Metrics;
+  /** Where async jobs live (POST /jobs): in memory or in Redis. Unset: no /jobs routes. */
+  jobs?: JobBackend;
+  /**
+   * Whether the shared queue (QUEUE_URL) answers: while it does not, /healthz is `503
+   * queue_unavailable`, so that an operator (or a load balancer) sees why requests are refused.
+   * Unset: the embedded queue, always there.
+   */
+  queueConnected?: () => boolean;
+  /** Where `history=true` keeps transcripts, searched at /transcripts. Unset: no /transcripts routes, and `history=true` is refused. */
+  store?: Store;
 }
 
 /** Where the upload page's static files live. */
@@ -92,7 +107,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
   const inFlight = new Map<string, AbortController>();
   let onSettled: (() => void) | undefined;
   let draining = false;
-  const uploads = new UploadSlots(limits.maxUploadsInFlight);
+  const uploads = new UploadSlots(limits.maxUploadsInFlight, (uploading) => metrics.uploading.set(uploading));
 
   app.decorateRequest('receivedAt', 0);
   app.decorate('drain', async (deadline: AbortSignal) => {
@@ -176,13 +191,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
 
   app.get('/healthz', async (_request, reply) => {
     const status = transcriber.status();
-    if (draining) reply.code(503);
+    const queueDown = options.queueConnected?.() === false;
+    if (draining || queueDown) reply.code(503);
     return {
-      status: draining ? 'draining' : 'ok',
+      status: draining ? 'draining' : queueDown ? 'queue_unavailable' : 'ok',
       model: status.model,
       device: status.device,
-      queue: { waiting: status.queued, running: status.running, max: status.maxPending },
-      uploads: { receiving: uploads.taken, max: uploads.max },
+      queue: { waiting: status.waiting, running: status.running, max: status.maxPending },
+      uploads: { uploading: uploads.uploading, max: uploads.max },
       // What the page checks before it uploads, states next to the file picker, and stops a recording at.
       limits: { max_upload_mb: limits.maxUploadMb, max_duration_sec: limits.maxDurationSec },
     };
@@ -197,18 +213,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
     const audioRequest = audioRequestOf(request);
     const format = outputFormat(audioRequest.fields.format ?? queryString(request, 'format') ?? 'json');
     const text = textStyle(audioRequest.fields.text ?? queryString(request, 'text') ?? 'spoken');
+    const keep = historyStore(audioRequest.fields.history ?? queryString(request, 'history'), options.store);
     const { transcript, label } = await runTranscription(request, audioRequest);
-    return sendTranscript(reply, transcript, format, text, (t) => ({
-      status: 'success',
-      // The replaced service's field, as the model heard it; `written` is for people to read.
-      transcript: t.text,
-      written: toWritten(t.text),
-      path: label,
-      duration: t.duration,
-      processing_ms: t.processingMs,
-      device: t.device,
-      words: t.words,
-    }));
+    // The kept transcript's id, for GET and DELETE /transcripts/<id>.
+    const historyId = keep && (await rememberHttpTranscript(keep, transcript));
+    return sendTranscript(reply, transcript, format, text, (t) => ({ ...wav2vec2Body(t, label), ...(historyId && { history_id: historyId }) }));
   };
   app.get('/wav2vec2', wav2vec2);
   app.post('/wav2vec2', { config: { audio: true } }, wav2vec2);
@@ -218,6 +227,29 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
     createdAt: Math.floor(Date.now() / 1000),
     transcribe: async (request, file, { onPartial }) => (await runTranscription(request, { audio: file, fields: {} }, onPartial)).transcript,
   });
+
+  if (options.store) registerTranscriptRoutes(app, { store: options.store });
+
+  if (options.jobs) {
+    registerJobRoutes(app, {
+      backend: options.jobs,
+      audioOf: async (request) => {
+        const { audio, fields } = audioRequestOf(request);
+        // The same rule as /wav2vec2's: history=true on a server without a store is refused up front.
+        historyStore(fields.history ?? queryString(request, 'history'), options.store);
+        if (!audio) throw new SttError('no_audio');
+        if ('data' in audio) return { data: audio.data, label: audio.name, fields };
+        const file = await openAudioPath(config.audioDir, audio.path);
+        try {
+          // A job outlives its request: the file is read whole now, under the upload limit.
+          if ((await stat(file.path)).size > limits.maxUploadBytes) throw fileTooLarge(limits.maxUploadMb);
+          return { data: await readFile(file.path), label: file.label, fields };
+        } finally {
+          await file.close();
+        }
+      },
+    });
+  }
 
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'], cacheControl: true, maxAge: '1h' });
@@ -249,19 +281,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
 
 /** A bounded number of request bodies read at once. */
 class UploadSlots {
-  taken = 0;
-  constructor(readonly max: number) {}
+  /** Bodies still arriving. */
+  uploading = 0;
+  constructor(
+    readonly max: number,
+    private readonly onChange: (uploading: number) => void,
+  ) {}
 
   /** Takes a slot, or refuses at once with `too_many_uploads`. */
   take(): { release(): void } {
-    if (this.taken >= this.max) throw new SttError('too_many_uploads', undefined, { retryAfterSec: 5 });
-    this.taken++;
+    if (this.uploading >= this.max) throw new SttError('too_many_uploads', undefined, { retryAfterSec: 5 });
+    this.onChange(++this.uploading);
     let held = true;
     return {
       release: () => {
         if (held) {
           held = false;
-          this.taken--;
+          this.onChange(--this.uploading);
         }
       },
     };

@@ -10,6 +10,7 @@ import { mountTelegramWebhook, WEBHOOK_SECRET_HEADER } from '../../adapters/tele
 import { buildApp } from '../../src/http/app.js';
 import { Metrics } from '../../src/core/metrics.js';
 import { createLogger } from '../../src/logger.js';
+import { openStore } from '../../src/store/index.js';
 import { speech, type Format } from '../support/audio.js';
 import { testCore } from '../support/core.js';
 import { ffmpegChildren, postFile, serviceTempFiles, startTestServer, streamUpload, waitUntil } from '../support/server.js';
@@ -17,8 +18,8 @@ import { ffmpegChildren, postFile, serviceTempFiles, startTestServer, streamUplo
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 type Json = Record<string, unknown>;
 
-async function health(server: { url: string }): Promise<{ queue: { waiting: number }; uploads: { receiving: number } }> {
-  return (await (await fetch(`${server.url}/healthz`)).json()) as { queue: { waiting: number }; uploads: { receiving: number } };
+async function health(server: { url: string }): Promise<{ queue: { waiting: number }; uploads: { uploading: number } }> {
+  return (await (await fetch(`${server.url}/healthz`)).json()) as { queue: { waiting: number }; uploads: { uploading: number } };
 }
 
 /** A client that sends `headers`, then whatever the test writes, and resolves with the answer it gets. */
@@ -77,7 +78,7 @@ describe('an upload holds a place in the queue only once its audio is in', () =>
       const audio = await speech('một hai ba');
       const slow = Array.from({ length: 4 }, () => streamUpload(`${server.url}/wav2vec2`, audio.length));
       for (const { request } of slow) stops.push(trickle(request, audio, 100));
-      await waitUntil(async () => ((await health(server)).uploads.receiving === 4 ? true : undefined), 5000, 'four uploads arriving');
+      await waitUntil(async () => ((await health(server)).uploads.uploading === 4 ? true : undefined), 5000, 'four uploads arriving');
       expect((await health(server)).queue.waiting).toBe(0);
 
       const good = await postFile(`${server.url}/wav2vec2`, audio, 'good.wav');
@@ -89,7 +90,7 @@ describe('an upload holds a place in the queue only once its audio is in', () =>
         expect(status).toBe(408);
         expect(JSON.parse(body)).toEqual({ status: 'error', error: 'upload_timeout', message: 'The upload arrived too slowly (under 1 KB/s).' });
       }
-      expect((await health(server)).uploads.receiving).toBe(0);
+      expect((await health(server)).uploads.uploading).toBe(0);
       await expectNextRequestWorks(server);
     } finally {
       for (const stop of stops) stop();
@@ -133,7 +134,7 @@ describe('an upload holds a place in the queue only once its audio is in', () =>
       expect(status).toBe(408);
       expect(body).toEqual({ status: 'error', error: 'upload_timeout', message: 'The upload stalled: no data arrived for too long.' });
       request.destroy();
-      expect((await health(server)).uploads.receiving).toBe(0);
+      expect((await health(server)).uploads.uploading).toBe(0);
       await expectNextRequestWorks(server);
     } finally {
       await server.close();
@@ -149,7 +150,7 @@ describe('an upload holds a place in the queue only once its audio is in', () =>
         answer.catch(() => undefined);
         request.write(audio.subarray(0, 100));
       }
-      await waitUntil(async () => ((await health(server)).uploads.receiving === 2 ? true : undefined), 5000, 'two uploads arriving');
+      await waitUntil(async () => ((await health(server)).uploads.uploading === 2 ? true : undefined), 5000, 'two uploads arriving');
 
       const refused = await postFile(`${server.url}/wav2vec2`, audio, 'third.wav');
       expect(refused.status).toBe(503);
@@ -157,7 +158,7 @@ describe('an upload holds a place in the queue only once its audio is in', () =>
       expect(await refused.json()).toEqual({ status: 'error', error: 'too_many_uploads', message: expect.any(String) });
 
       held[0].request.destroy();
-      await waitUntil(async () => ((await health(server)).uploads.receiving === 1 ? true : undefined), 5000, 'a slot to free');
+      await waitUntil(async () => ((await health(server)).uploads.uploading === 1 ? true : undefined), 5000, 'a slot to free');
       const taken = await postFile(`${server.url}/wav2vec2`, audio, 'fourth.wav');
       expect(((await taken.json()) as Json).transcript).toBe('một hai ba');
       held[1].request.end(audio.subarray(100));
@@ -199,11 +200,15 @@ describe('unauthenticated requests cost nothing', () => {
         logger,
       );
       const app = await buildApp({ config, transcriber: core.transcriber, logger, metrics: new Metrics({ defaultMetrics: false }) });
-      expect(mountTelegramWebhook(app, createTelegramBot({ config, transcriber: core.transcriber, logger }))).toBe(true);
+      const dataDir = await mkdtemp(path.join(os.tmpdir(), 'hostile-store-'));
+      const store = await openStore({ dataDir, historyDays: 30 });
+      expect(mountTelegramWebhook(app, createTelegramBot({ config, transcriber: core.transcriber, store, logger }))).toBe(true);
       url = `${await app.listen({ port: 0, host: '127.0.0.1' })}/telegram/webhook`;
       close = async () => {
         await app.close();
         await core.close();
+        await store.close();
+        await rm(dataDir, { recursive: true, force: true });
       };
     });
     afterAll(() => close());

@@ -2,7 +2,7 @@ import OpenAI, { BadRequestError, NotFoundError, toFile } from 'openai';
 import type { TranscriptionStreamEvent } from 'openai/resources/audio/transcriptions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/core/wav.js';
-import { synthesizeSpeech } from '../../src/model/tone-model.js';
+import { synthesizeSpeech } from '../../testkit/tone-model.js';
 import { speech } from '../support/audio.js';
 import { postFile, startTestServer } from '../support/server.js';
 

@@ -365,7 +365,7 @@ describe('a stalled upload', () => {
       stalled.destroy();
       const health = await json(await fetch(`${server.url}/healthz`));
       expect(health.queue).toMatchObject({ waiting: 0 });
-      expect(health.uploads).toMatchObject({ receiving: 0 });
+      expect(health.uploads).toMatchObject({ uploading: 0 });
       const next = await postFile(`${server.url}/wav2vec2`, audio, 'next.wav');
       expect((await json(next)).transcript).toBe('một hai ba');
     } finally {
@@ -385,7 +385,7 @@ describe('health, metrics and the debug copy', () => {
         model: 'tone-model',
         device: 'cpu',
         queue: { waiting: 0, running: 0, max: 32 },
-        uploads: { receiving: 0, max: 16 },
+        uploads: { uploading: 0, max: 16 },
         limits: { max_upload_mb: 25, max_duration_sec: 300 },
       });
       await postFile(`${server.url}/wav2vec2`, await speech('xin chào', 'ogg-opus'), 'a.ogg');
@@ -393,7 +393,9 @@ describe('health, metrics and the debug copy', () => {
       expect(metrics).toContain('stt_requests_total{source="http",outcome="ok"} 1');
       expect(metrics).toContain('stt_audio_seconds_total{source="http"} 1.62');
       expect(metrics).toContain('stt_real_time_factor_count 1');
-      expect(metrics).toContain('stt_queue_depth 0');
+      expect(metrics).toContain('stt_jobs_waiting 0');
+      expect(metrics).toContain('stt_jobs_running 0');
+      expect(metrics).toContain('stt_uploading 0');
       // The debug copy is the normalised 16 kHz input: a WAV the service itself transcribes the same.
       const again = await fetch(`${server.url}/wav2vec2`, {
         method: 'POST',

@@ -21,6 +21,7 @@ export async function startServiceProcess(env: Record<string, string>, timeoutMs
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       TMPDIR: process.env.TMPDIR ?? '',
+      DATA_DIR: process.env.DATA_DIR ?? '',
       HOST: '127.0.0.1',
       PORT: '0',
       LOG_LEVEL: 'info',

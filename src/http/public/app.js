@@ -24,6 +24,11 @@ export const ERROR_MESSAGES = {
     en: 'The server could not understand the request.',
     detail: true,
   },
+  bad_query: {
+    vi: 'Hãy nhập từ cần tìm: chữ hoặc số, hoặc một cụm từ trong ngoặc kép.',
+    en: 'Type words to search for: letters or digits, or a phrase in quotes.',
+    detail: true,
+  },
   unauthorized: {
     vi: 'Máy chủ này cần khóa API: nhập khóa vào ô “Khóa API” bên dưới rồi thử lại.',
     en: 'This server needs an API key: enter it in the “API key” field below and try again.',
@@ -53,6 +58,22 @@ export const ERROR_MESSAGES = {
     vi: 'Không có tệp âm thanh đó trong thư mục của máy chủ.',
     en: 'There is no such audio file in the server’s audio folder.',
   },
+  job_not_found: {
+    vi: 'Không có công việc đó: nó chưa từng có, hoặc đã xong quá lâu nên kết quả đã bị xoá.',
+    en: 'There is no such job: it never existed, or it ended too long ago and its result is gone.',
+  },
+  job_not_done: {
+    vi: 'Công việc chưa xong nên chưa có bản chép lời. Hãy hỏi lại khi trạng thái là done.',
+    en: 'The job is not done yet, so there is no transcript. Ask again once its status is done.',
+  },
+  transcript_not_found: {
+    vi: 'Không có bản chép lời đó trong lịch sử: nó chưa từng được lưu, đã bị xoá, hoặc đã quá thời hạn lưu.',
+    en: 'That transcript is not in the history: it was never kept, it was deleted, or it is older than the history keeps.',
+  },
+  callback_not_allowed: {
+    vi: 'Máy chủ không được phép gọi địa chỉ callback_url đó.',
+    en: 'The server may not call that callback_url.',
+  },
   payload_too_large: {
     vi: 'Tệp lớn hơn giới hạn tải lên của máy chủ.',
     en: 'The file is larger than the server’s upload limit.',
@@ -80,6 +101,10 @@ export const ERROR_MESSAGES = {
   model_unavailable: {
     vi: 'Mô hình nhận dạng giọng nói chưa sẵn sàng. Hãy thử lại sau.',
     en: 'The speech model is not ready yet. Try again later.',
+  },
+  queue_unavailable: {
+    vi: 'Hàng đợi của máy chủ tạm thời không liên lạc được. Hãy thử lại sau ít giây.',
+    en: 'The server’s job queue cannot be reached just now. Try again in a few seconds.',
   },
   cancelled: {
     vi: 'Yêu cầu đã bị hủy.',
