@@ -51,7 +51,11 @@ export class RedisJobBackend implements JobBackend {
     if (kept) return kept;
     const job = await this.options.front.job(id);
     if (!job || !job.data.async) return undefined;
-    return viewOf(job as Job<AsyncJobData, Transcript>, await job.getState(), () => this.options.front.ahead(id));
+    const state = await job.getState();
+    // The job was read before its state: one that ended in between is read again, for its
+    // result or its reason (BullMQ fills them in as it moves the job).
+    const read = state === 'completed' || state === 'failed' ? ((await this.options.front.job(id)) ?? job) : job;
+    return viewOf(read as Job<AsyncJobData, Transcript>, state, () => this.options.front.ahead(id));
   }
 
   /** A waiting job is removed, a running one stopped at its next window; an ended job is left as it is. */
