@@ -78,7 +78,7 @@ const schema = z.object({
   API_KEY: optionalString,
   SAVE_NORMALIZED_WAV: optionalString,
 
-  DATA_DIR: z.string().default('data'),
+  DATA_DIR: optionalString,
   DATABASE_URL: optionalString.pipe(
     z
       .string()
@@ -276,7 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     audioDir: e.AUDIO_DIR ? path.resolve(e.AUDIO_DIR) : undefined,
     apiKey: e.API_KEY,
     saveNormalizedWav: e.SAVE_NORMALIZED_WAV ? path.resolve(e.SAVE_NORMALIZED_WAV) : undefined,
-    store: { dataDir: path.resolve(e.DATA_DIR), databaseUrl: e.DATABASE_URL, historyDays: e.HISTORY_DAYS },
+    store: { dataDir: e.DATA_DIR ? path.resolve(e.DATA_DIR) : path.join(projectRoot(), 'data'), databaseUrl: e.DATABASE_URL, historyDays: e.HISTORY_DAYS },
     telegram: {
       token: e.TELEGRAM_BOT_TOKEN,
       apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),
