@@ -21,7 +21,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,6 +32,7 @@ import { QueueFront } from '../src/queue/queue-front.js';
 import { QueueTranscriber } from '../src/queue/queue-transcriber.js';
 import { startQueueWorker, type QueueWorker } from '../src/queue/queue-worker.js';
 import { speech } from '../testkit/speech.js';
+import { freePort } from '../testkit/free-port.js';
 import { TONE_MODEL_DIR, writeToneModel } from '../testkit/tone-model.js';
 
 const RESULTS = path.resolve('test-output/queue-bench.json');
@@ -44,14 +44,6 @@ const NOTES = Number(values.notes);
 const BURST = Number(values.burst);
 
 const silent = createLogger({ level: 'silent' });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  return port;
-}
 
 async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
   const binary = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';

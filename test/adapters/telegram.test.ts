@@ -29,6 +29,7 @@ import { ffmpegFile, speech } from '../support/audio.js';
 import { testConfig, testCore } from '../support/core.js';
 import { waitUntil } from '../support/server.js';
 import { FakeBotApi, type MessageContent, type RecordedCall } from '../fakes/telegram-bot-api.js';
+import { freePort } from '../../testkit/free-port.js';
 
 // A token shaped like a real one (bot id : 35 characters); its secret part may never leak.
 const TOKEN = '7712345678:AAGx9vQm8TtWkY2pLsN0aHc7dEfJxUuBiO5';
@@ -128,15 +129,6 @@ async function startBot(env: Record<string, string> = {}, options: StartOptions 
   }
   if (!options.noStart) await bot.start();
   return harness;
-}
-
-/** A port free now, for a server whose URL must be known before it listens. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 type MediaKind = 'voice' | 'audio' | 'video_note' | 'document';

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ERROR_CATALOGUE, SttError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { openStore, type ChatKey, type HistoryEntry, type Store } from '../../src/store/index.js';
-import { freePort } from '../support/postgres.js';
+import { freePort } from '../../testkit/free-port.js';
 import { rejection } from '../support/rejection.js';
 import { useEngines, type StoreSite } from './engines.js';
 
