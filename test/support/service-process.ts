@@ -35,7 +35,11 @@ export async function startServiceProcess(env: Record<string, string>, timeoutMs
   let pending = '';
   const exit = once(child, 'exit').then(([code]) => code as number | null);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the service did not start in ${timeoutMs} ms:\n${raw}`)), timeoutMs);
+    // A service that does not start in time is killed, so that a failed test leaves no process behind.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the service did not start in ${timeoutMs} ms:\n${raw}`));
+    }, timeoutMs);
     child.stdout.on('data', (chunk: Buffer) => {
       raw += chunk.toString();
       pending += chunk.toString();
