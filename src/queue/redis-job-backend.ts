@@ -46,27 +46,17 @@ export class RedisJobBackend implements JobBackend {
   }
 
   async get(id: string): Promise<JobView | undefined> {
-    if (!JOB_ID.test(id)) return undefined;
-    const kept = await this.keptView(id);
-    if (kept) return kept;
-    const job = await this.options.front.job(id);
-    if (!job || !job.data.async) return undefined;
-    const state = await job.getState();
-    // The job was read before its state: one that ended in between is read again, for its
-    // result or its reason (BullMQ fills them in as it moves the job).
-    const read = state === 'completed' || state === 'failed' ? ((await this.options.front.job(id)) ?? job) : job;
-    return viewOf(read as Job<AsyncJobData, Transcript>, state, () => this.options.front.ahead(id));
+    const found = await this.find(id);
+    if (!found || 'kept' in found) return found?.kept;
+    return viewOf(found.job, found.state, () => this.options.front.ahead(id));
   }
 
   /** A waiting job is removed, a running one stopped at its next window; an ended job is left as it is. */
   async cancel(id: string): Promise<JobView | undefined> {
-    if (!JOB_ID.test(id)) return undefined;
-    const kept = await this.keptView(id);
-    if (kept) return kept;
-    const job = await this.options.front.job(id);
-    if (!job || !job.data.async) return undefined;
-    const state = await job.getState();
-    const view = await viewOf(job as Job<AsyncJobData, Transcript>, state, async () => undefined);
+    const found = await this.find(id);
+    if (!found || 'kept' in found) return found?.kept;
+    const { job, state } = found;
+    const view = await viewOf(job, state, async () => undefined);
     if (view.status === 'done' || view.status === 'failed' || view.status === 'cancelled') return view;
     const reason = new SttError('cancelled', 'The job was cancelled.');
     const cancelled: JobView = { ...view, status: 'cancelled', position: null, etaSec: undefined, error: { error: reason.code, message: reason.message } };
@@ -75,13 +65,30 @@ export class RedisJobBackend implements JobBackend {
     await this.options.redis.set(viewKey(id), JSON.stringify(cancelled), 'PX', this.options.ttlMs);
     await this.options.front.cancel(id, reason);
     // A running job's callback goes from its worker when it stops; a waiting one reaches no worker.
-    const url = (job.data as AsyncJobData).callbackUrl;
+    const url = job.data.callbackUrl;
     if (view.status === 'queued' && url !== undefined) void this.options.callbacks.deliver(url, JSON.stringify(jobJson(cancelled)));
     return cancelled;
   }
 
   async close(): Promise<void> {
     this.options.callbacks.close();
+  }
+
+  /**
+   * The job behind `id` as the async API knows it: a view kept under our own key (a cancelled
+   * job), or the BullMQ job with its state.
+   */
+  private async find(id: string): Promise<{ kept: JobView } | { job: Job<AsyncJobData, Transcript>; state: string } | undefined> {
+    if (!JOB_ID.test(id)) return undefined;
+    const kept = await this.keptView(id);
+    if (kept) return { kept };
+    const job = await this.options.front.job(id);
+    if (!job || !job.data.async) return undefined;
+    const state = await job.getState();
+    // The job was read before its state: one that ended in between is read again, for its
+    // result or its reason (BullMQ fills them in as it moves the job).
+    const read = state === 'completed' || state === 'failed' ? ((await this.options.front.job(id)) ?? job) : job;
+    return { job: read as Job<AsyncJobData, Transcript>, state };
   }
 
   private async keptView(id: string): Promise<JobView | undefined> {
