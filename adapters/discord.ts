@@ -32,7 +32,7 @@ import type { ChatKey, ChatSettings, Store } from '../src/store/index.js';
 import { BASE_DEFAULTS, effectiveSettings, remember, renderFor } from './chat-settings.js';
 import { JobRunner, type MediaRef, type ReplyTarget } from './job-runner.js';
 import { errorReply, settingChanged, text, type EffectiveSettings, type ReplyLanguage, type SettingName } from './replies.js';
-import { BOT_STOP_GRACE_MS, DISCORD_MESSAGE_LIMIT, downloadCapped } from './shared.js';
+import { BOT_STOP_GRACE_MS, DISCORD_MESSAGE_LIMIT, downloadCapped, downloadLimits } from './shared.js';
 
 /**
  * The Discord bot: voice messages and audio attachments in, transcripts out, as replies to the
@@ -217,11 +217,7 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
     download: async (signal) => ({
       kind: 'buffer',
       data: await downloadCapped(attachment.url, {
-        maxBytes: limits.maxUploadBytes,
-        maxMb: limits.maxUploadMb,
-        idleMs: limits.uploadIdleMs,
-        deadlineMs: limits.uploadDeadlineMs,
-        minBytesPerSec: limits.uploadMinBytesPerSec,
+        ...downloadLimits(limits),
         signal,
         fetch: options.fetch,
       }),

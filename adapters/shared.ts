@@ -1,3 +1,4 @@
+import type { Config } from '../src/config.js';
 import { fileTooLarge } from '../src/core/errors.js';
 import { StreamLimitError, readStream } from '../src/core/read-stream.js';
 
@@ -125,6 +126,17 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   fetch?: typeof fetch;
   headers?: Record<string, string>;
+}
+
+/** The bounds every bot download keeps, from the same settings as an HTTP upload. */
+export function downloadLimits(limits: Config['limits']): Required<Pick<DownloadOptions, 'maxBytes' | 'maxMb' | 'idleMs' | 'deadlineMs' | 'minBytesPerSec'>> {
+  return {
+    maxBytes: limits.maxUploadBytes,
+    maxMb: limits.maxUploadMb,
+    idleMs: limits.uploadIdleMs,
+    deadlineMs: limits.uploadDeadlineMs,
+    minBytesPerSec: limits.uploadMinBytesPerSec,
+  };
 }
 
 /**

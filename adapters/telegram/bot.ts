@@ -19,7 +19,7 @@ import {
   type ReplyLanguage,
   type SettingName,
 } from '../replies.js';
-import { BOT_STOP_GRACE_MS, TELEGRAM_MESSAGE_LIMIT } from '../shared.js';
+import { BOT_STOP_GRACE_MS, TELEGRAM_MESSAGE_LIMIT, downloadLimits } from '../shared.js';
 import { FileTooBigError, loggableError } from './errors.js';
 import { audioOf, fetchAudio, type AnyMessage, type AudioRef } from './media.js';
 import { BOT_API_DOWNLOAD_LIMIT_BYTES, BOT_COMMANDS, DOCUMENT_AFTER_PARTS, KEEPER_MENU } from './replies.js';
@@ -421,11 +421,7 @@ class TelegramTranscriptionBot implements TelegramBot {
           telegram: this.bot.telegram,
           token: this.token,
           apiRoot: this.config.telegram.apiRoot,
-          maxBytes: limits.maxUploadBytes,
-          maxMb: limits.maxUploadMb,
-          idleMs: limits.uploadIdleMs,
-          deadlineMs: limits.uploadDeadlineMs,
-          minBytesPerSec: limits.uploadMinBytesPerSec,
+          ...downloadLimits(limits),
           signal,
           fetch: this.fetch,
         }),
