@@ -10,7 +10,11 @@ import { pathExists } from '../path-exists.js';
 
 /** Options of convertCheckpoint. */
 export interface ConvertOptions {
-  /** `int8`: dynamic int8 quantisation of the Linear weights (smaller, faster on CPU, slightly less exact). Default: float32. */
+  /**
+   * `int8`: dynamic int8 quantisation of the encoder's Linear weights, per output channel; the
+   * feature projection and lm_head stay float32 (smaller, faster on CPU, slightly less exact).
+   * Default: float32.
+   */
   quantize?: 'int8';
 }
 

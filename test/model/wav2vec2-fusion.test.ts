@@ -98,13 +98,21 @@ describe.each(CASES)('$name', ({ name, config: overrides }) => {
     for (const op of ['Erf', 'Softmax', 'Div']) expect(ops.has(op)).toBe(false);
   });
 
-  it('int8: every quantised MatMul becomes one of onnxruntime\'s fused int8 kernels', async () => {
+  it('int8: every quantised MatMul becomes one of onnxruntime\'s fused int8 kernels, with its per-column scales', async () => {
     const ops = await optimised(int8, `${name}-int8`);
     expect(ops.get(`${MS_DOMAIN}:MultiHeadAttention`)).toBe(layers);
-    // Per layer: qkv, out_proj, intermediate_dense, output_dense; and the feature projection.
-    const fused = (ops.get(`${MS_DOMAIN}:DynamicQuantizeMatMul`) ?? 0) + (ops.get(`${MS_DOMAIN}:MatMulIntegerToFloat`) ?? 0);
-    expect(fused).toBe(4 * layers + 1);
-    for (const op of ['MatMulInteger', 'Cast', 'Erf', 'Softmax']) expect(ops.has(op)).toBe(false);
-    expect(ops.get('MatMul')).toBe(1); // lm_head stays float32
+    // Per layer: qkv, out_proj, intermediate_dense, output_dense.
+    expect(ops.get(`${MS_DOMAIN}:DynamicQuantizeMatMul`)).toBe(4 * layers);
+    for (const op of ['MatMulInteger', 'DynamicQuantizeLinear', 'Cast', 'Erf', 'Softmax']) expect(ops.has(op)).toBe(false);
+    expect(ops.get('MatMul')).toBe(2); // the feature projection and lm_head stay float32
+    // b_scale holds one scale per column of B.
+    const model = onnxProto.onnx.ModelProto.decode(await readFile(path.join(dir, `${name}-int8.onnx`)));
+    const dims = new Map((model.graph?.initializer ?? []).map((t) => [t.name as string, (t.dims ?? []).map(Number)]));
+    for (const node of (model.graph?.node ?? []).filter((n) => n.opType === 'DynamicQuantizeMatMul')) {
+      const [, b, scale] = node.input as string[];
+      const columns = (dims.get(b) ?? [])[1];
+      expect(columns).toBeGreaterThan(1);
+      expect(dims.get(scale)).toEqual([columns]);
+    }
   });
 });
