@@ -5,8 +5,9 @@
  *
  * 1. `tsc -p tsconfig.build.json`: every .ts under src/ and adapters/ (no list to keep up),
  *    into dist/src/ and dist/adapters/.
- * 2. The files there that are not TypeScript (the upload page in src/http/public/, and any
- *    other) are copied beside the compiled modules, where their `import.meta.url` finds them.
+ * 2. The files there that are not TypeScript (the upload page in src/http/public/, the
+ *    subtitles module src/core/subtitles.js that the server and the page share, and any other)
+ *    are copied as they are beside the compiled modules, where `import.meta.url` finds them.
  * 3. What dist/ holds with no source left (a file moved or deleted since the last build) is
  *    removed, so that dist/ is the sources and nothing else.
  *

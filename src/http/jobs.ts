@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify';
 import { SttError } from '../core/errors.js';
 import { jobJson } from '../jobs/job-json.js';
@@ -15,11 +16,16 @@ export interface JobRoutesOptions {
 
 const JOB_FORMATS = ['json', 'srt', 'vtt', 'txt'] as const;
 type JobFormat = (typeof JOB_FORMATS)[number];
+const ENDED: ReadonlySet<string> = new Set(['done', 'failed', 'cancelled']);
+/** How often `GET /jobs/<id>/events` looks at a job beside what the backend tells (a queued job's place, any backend's state). */
+const EVENTS_LOOK_MS = 1000;
 
 /**
  * The async job API: `POST /jobs` takes what `POST /wav2vec2` takes (plus `callback_url` and
  * `history`) and answers `202` at once; `GET /jobs/<id>` says where the job stands and, once
- * done, carries the `/wav2vec2` body or renders srt, vtt or txt; `DELETE /jobs/<id>` cancels.
+ * done, carries the `/wav2vec2` body or renders srt, vtt or txt; `GET /jobs/<id>/events` sends
+ * the same JSON as server-sent events each time it changes, until the job ends; `DELETE
+ * /jobs/<id>` cancels.
  */
 export function registerJobRoutes<Log extends FastifyBaseLogger>(
   app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Log>,
@@ -45,6 +51,54 @@ export function registerJobRoutes<Log extends FastifyBaseLogger>(
       throw new SttError('job_not_done', `The job is ${view.status}: ?format=${format} is there once its status is done.`);
     }
     return sendTranscript(reply, view.transcript, format, (spoken) => spoken, () => undefined);
+  });
+
+  app.get('/jobs/:id/events', async (request, reply) => {
+    const id = idOf(request);
+    if (!(await backend.get(id))) throw new SttError('job_not_found');
+    const events = new PassThrough();
+    let last = '';
+    let looking = false;
+    let again = false;
+    let stopped = false;
+    // One look at a time; a change told during a look is looked at right after it.
+    const look = async (): Promise<void> => {
+      if (stopped) return;
+      if (looking) {
+        again = true;
+        return;
+      }
+      looking = true;
+      try {
+        do {
+          again = false;
+          const view = await backend.get(id);
+          const data = view ? JSON.stringify(jobJson(view)) : undefined;
+          if (stopped) return;
+          if (data && data !== last) events.write(`event: job\ndata: ${data}\n\n`);
+          last = data ?? last;
+          if (!view || ENDED.has(view.status)) return stop();
+        } while (again);
+      } catch (error) {
+        request.log.warn({ err: error, jobId: id }, 'could not follow the job');
+        stop();
+      } finally {
+        looking = false;
+      }
+    };
+    const timer = setInterval(() => void look(), EVENTS_LOOK_MS);
+    const unwatch = backend.watch?.(id, () => void look());
+    function stop(): void {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      unwatch?.();
+      events.end();
+    }
+    reply.raw.once('close', stop);
+    void reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache').send(events);
+    await look();
+    return reply;
   });
 
   app.delete('/jobs/:id', async (request) => {

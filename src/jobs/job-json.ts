@@ -13,6 +13,11 @@ export function jobJson(view: JobView): Record<string, unknown> {
     position: view.position,
     progress: Math.round(view.progress * 1000) / 1000,
   };
+  if (view.status === 'running') {
+    // What a progress bar says: windows done of all, and the time left at their pace.
+    if (view.windows) Object.assign(body, { windows_done: view.windows.done, windows: view.windows.total });
+    if (view.etaSec !== undefined) body.eta_sec = view.etaSec;
+  }
   if (view.status === 'done' && view.transcript) {
     // As /wav2vec2 answers history=true: the kept transcript's id beside the result's fields.
     body.result = { ...wav2vec2Body(view.transcript, view.filename ?? 'upload'), ...(view.historyId && { history_id: view.historyId }) };

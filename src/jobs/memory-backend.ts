@@ -33,6 +33,10 @@ interface Entry {
   transcript?: Transcript;
   error?: { error: string; message: string };
   historyId?: string;
+  /** The model's windows as they finish: the first's and the latest's count and time (performance.now()). */
+  windows?: { total: number; first: { done: number; at: number }; last: { done: number; at: number } };
+  /** Told each time a window is done and when the job ends. */
+  watchers: Set<() => void>;
   forget?: NodeJS.Timeout;
   ended: Promise<void>;
   markEnded: () => void;
@@ -72,6 +76,7 @@ export class MemoryJobBackend implements JobBackend {
       controller: new AbortController(),
       handle: undefined,
       final: undefined,
+      watchers: new Set(),
       ended: new Promise<void>((resolve) => (markEnded = resolve)),
       markEnded: () => markEnded(),
     };
@@ -79,7 +84,18 @@ export class MemoryJobBackend implements JobBackend {
     const handle = new Promise<JobHandle>((resolve) => (admitted = resolve));
     const outcome = this.options.transcriber.transcribe(
       { kind: 'buffer', data: audio },
-      { signal: entry.controller.signal, jobId: id, source: request.source, owner: request.owner, onAdmitted: admitted },
+      {
+        signal: entry.controller.signal,
+        jobId: id,
+        source: request.source,
+        owner: request.owner,
+        onAdmitted: admitted,
+        onPartial: ({ windowsDone, windows }) => {
+          const now = { done: windowsDone, at: performance.now() };
+          entry.windows = { total: windows, first: entry.windows?.first ?? now, last: now };
+          for (const watcher of entry.watchers) watcher();
+        },
+      },
     );
     // A refusal comes before admission and is the caller's answer; anything later is the job's.
     entry.handle = await Promise.race([handle, outcome.then(() => undefined)]);
@@ -114,6 +130,13 @@ export class MemoryJobBackend implements JobBackend {
       entry.controller.abort(reason);
     }
     return this.view(entry);
+  }
+
+  watch(id: string, onChange: () => void): (() => void) | undefined {
+    const entry = this.jobs.get(id);
+    if (!entry) return undefined;
+    entry.watchers.add(onChange);
+    return () => entry.watchers.delete(onChange);
   }
 
   /** Resolves with the job's view once it has ended (undefined for an unknown id). */
@@ -156,6 +179,8 @@ export class MemoryJobBackend implements JobBackend {
     entry.forget = setTimeout(() => this.jobs.delete(entry.id), this.options.ttlMs);
     entry.forget.unref();
     entry.markEnded();
+    for (const watcher of entry.watchers) watcher();
+    entry.watchers.clear();
     const url = entry.request.callbackUrl;
     if (url !== undefined && !this.closed) {
       const delivery = this.options.callbacks.deliver(url, JSON.stringify(jobJson(this.view(entry))));
@@ -172,12 +197,26 @@ export class MemoryJobBackend implements JobBackend {
       return { ...base, status: entry.final, position: null, progress, transcript: entry.transcript, error: entry.error, historyId: entry.historyId };
     }
     const queued = handle === undefined || handle.state === 'admitted' || handle.state === 'waiting';
+    if (queued) return { ...base, status: 'queued', position: handle?.position() ?? 0, progress: handle?.progress ?? 0, etaSec: handle?.etaSec() };
+    const windows = entry.windows;
     return {
       ...base,
-      status: queued ? 'queued' : 'running',
-      position: queued ? (handle?.position() ?? 0) : null,
+      status: 'running',
+      position: null,
       progress: handle?.progress ?? 0,
-      etaSec: handle?.etaSec(),
+      windows: windows && { done: windows.last.done, total: windows.total },
+      etaSec: windows && secondsLeft(windows),
     };
   }
+}
+
+/**
+ * Seconds until the last window is done, at the pace of those done since the first (whose start
+ * is not known): counted down from the latest, never under one while any is left.
+ */
+function secondsLeft({ total, first, last }: NonNullable<Entry['windows']>): number | undefined {
+  if (last.done >= total) return 0;
+  if (last.done === first.done) return undefined;
+  const perWindowMs = (last.at - first.at) / (last.done - first.done);
+  return Math.max(1, Math.ceil((perWindowMs * (total - last.done) - (performance.now() - last.at)) / 1000));
 }

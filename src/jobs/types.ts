@@ -28,6 +28,9 @@ export interface JobView {
   position: number | null;
   /** 0..1, share of windows done. */
   progress: number;
+  /** While running, once its first window is done: the model's windows done, and in all. */
+  windows?: { done: number; total: number };
+  /** Seconds until it may be done: while queued from the recent pace of jobs, while running from its own windows'. */
   etaSec?: number;
   /** When done; routes render /wav2vec2's body or srt/vtt/txt from it. */
   transcript?: Transcript;
@@ -48,5 +51,11 @@ export interface JobBackend {
   get(id: string): Promise<JobView | undefined>;
   /** A queued job is dropped, a running one stops at its next window. */
   cancel(id: string): Promise<JobView | undefined>;
+  /**
+   * Calls `onChange` each time the job moves by itself (one of its windows done, its end) until
+   * the function returned is called; undefined for an unknown id. A backend without it is only
+   * looked at now and then.
+   */
+  watch?(id: string, onChange: () => void): (() => void) | undefined;
   close(): Promise<void>;
 }

@@ -23,7 +23,7 @@ LOG_LEVEL.
 export interface FetchCliDeps {
   stdout?: Writable;
   stderr?: Writable & { isTTY?: boolean };
-  /** Default: `createLogger` at LOG_LEVEL with HF_TOKEN as a secret, writing to stdout. */
+  /** Default: `createLogger` at LOG_LEVEL with HF_TOKEN as a secret, in plain lines (`viet-stt: …`) on `stderr`. */
   logger?: Logger;
   fetch?: (options: FetchModelOptions) => Promise<FetchResult>;
   /** Extra options for the fetcher (tests: small timeouts, retry delays). */
@@ -71,7 +71,8 @@ export async function runFetchCli(
     throw error;
   }
   const secrets = [config.model.hfToken];
-  const logger = deps.logger ?? createLogger({ level: config.logLevel, secrets });
+  // A person reads this: plain lines on stderr, as `transcribe` writes them; stdout says only where the model is.
+  const logger = deps.logger ?? createLogger({ level: config.logLevel, secrets, plain: 'viet-stt' }, stderr);
   const repo = args.repo ?? config.model.id;
   // MODEL_REVISION belongs to MODEL_ID: another repo named here starts from its own default.
   const revision = args.revision ?? resolveRevision(repo, repo === config.model.id ? config.model.revision : undefined);

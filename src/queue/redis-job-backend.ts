@@ -111,8 +111,10 @@ async function viewOf(job: Job<AsyncJobData, Transcript>, state: string, ahead: 
       const error = errorFromFailure(job.failedReason);
       return { ...base, status: error.code === 'cancelled' ? 'cancelled' : 'failed', position: null, progress: share, error: { error: error.code, message: error.message } };
     }
-    case 'active':
-      return { ...base, status: 'running', position: null, progress: share };
+    case 'active': {
+      const windows = typeof progress === 'object' && progress.windows > 0 ? { done: progress.windowsDone, total: progress.windows } : undefined;
+      return { ...base, status: 'running', position: null, progress: share, windows };
+    }
     default:
       return { ...base, status: 'queued', position: (await ahead().catch(() => undefined)) ?? 0, progress: 0 };
   }

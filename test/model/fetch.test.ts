@@ -23,6 +23,7 @@ import {
 } from '../../src/model/fetch.js';
 import type { HubFile } from '../../src/model/hub.js';
 import { GraphBuilder } from '../../src/onnx/graph-builder.js';
+import { viet } from '../support/cli.js';
 import { HF_REFERENCE } from '../support/fixtures.js';
 import { rejection } from '../support/rejection.js';
 import { FakeHfHub, refusedEndpoint, startSilentHub, type FakeFile } from '../fakes/hf-hub.js';
@@ -491,6 +492,22 @@ describe('runFetchCli', () => {
     expect(await findModel(dir)).toBeDefined();
   });
 
+  it('run as `npm run model:fetch` runs it, says what it does in plain lines on stderr, never JSON or a stack', async () => {
+    const dir = await tempDir();
+    const run = await viet(['model:fetch', 'test/tiny-onnx', '--revision', 'main'], { env: { MODEL_DIR: dir, HF_ENDPOINT: hub.url } });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(`test/tiny-onnx@${hub.commitOf('test/tiny-onnx')} is ready in ${path.relative(process.cwd(), dir)}\n`);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe('viet-stt: fetching test/tiny-onnx@main: using its onnx/model.onnx');
+    expect(lines.at(-1)).toBe(`viet-stt: model test/tiny-onnx is ready in ${dir}`);
+    const size = `${(ONNX_MODEL.length / 1000).toFixed(1)} kB`;
+    expect(lines).toEqual(expect.arrayContaining([`viet-stt: downloading onnx/model.onnx: 100% of ${size}`, `viet-stt: downloaded onnx/model.onnx (${size}), verified`]));
+    for (const line of lines) expect(line).toMatch(/^viet-stt: [a-z]/);
+    expect(run.stderr).not.toMatch(/^\s*\{/m);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+    expect(await findModel(dir)).toBeDefined();
+  });
+
   it('exits 1 with the reason on failure, 2 on bad arguments', async () => {
     const env = { MODEL_DIR: await tempDir(), HF_ENDPOINT: hub.url, LOG_LEVEL: 'silent', HF_TOKEN: OTHER_TOKEN };
     const failed = io();
@@ -569,6 +586,15 @@ describe('when the hub cannot be reached', () => {
     } finally {
       await silent.close();
     }
+  });
+
+  it('run as `npm run model:fetch` runs it, says the offline message on stderr alone: no JSON line, no stack', async () => {
+    const refused = await refusedEndpoint();
+    const dir = await tempDir();
+    const run = await viet(['model:fetch'], { env: { MODEL_DIR: dir, HF_ENDPOINT: refused } });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`model:fetch failed: ${offline(`could not reach the Hugging Face hub at ${refused} (connection refused, ECONNREFUSED)`, dir)}\n`);
+    expect(run.stdout).toBe('');
   });
 
   it('ensureModel (npm start) fails with the offline message as its message', async () => {
