@@ -1,7 +1,7 @@
 import type { Transcript } from '../src/core/types.js';
 import type { ChatKey, ChatSettings, Store } from '../src/store/index.js';
 import { toWritten } from '../src/text/written.js';
-import type { JobRequest } from './job-runner.js';
+import type { JobAnswer, JobRequest, ReplyRecord, ReplyTarget } from './job-runner.js';
 import type { EffectiveSettings, ReplyLanguage, SettingName } from './replies.js';
 
 /**
@@ -75,5 +75,26 @@ export function remember(store: Store, chat: ChatKey, messageRef: string, author
       duration: transcript.duration,
       createdAt: new Date(),
     });
+  };
+}
+
+/**
+ * A job's answer rebuilt from its record, with the platform's target for its address: the one
+ * way both the front that took the job and a front that delivers for it build what the runner sends.
+ */
+export function answerFrom(record: ReplyRecord, reply: ReplyTarget, store: Store): JobAnswer {
+  const { history } = record;
+  return {
+    id: record.id,
+    chat: record.chat,
+    reply,
+    language: record.language,
+    messageLimit: record.messageLimit,
+    heading: record.heading,
+    documentAfterParts: record.documentAfterParts,
+    documentName: record.documentName,
+    render: renderFor(record.style),
+    onDelivered: history ? remember(store, history.chat, history.messageRef, history.authorId) : undefined,
+    context: record.context,
   };
 }

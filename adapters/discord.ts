@@ -28,9 +28,10 @@ import type { Config } from '../src/config.js';
 import { SttError } from '../src/core/errors.js';
 import type { Transcriber } from '../src/core/types.js';
 import { redactSecrets, type Logger } from '../src/logger.js';
+import type { HandedOverOutcome } from '../src/queue/reply-handover.js';
 import type { ChatKey, ChatSettings, Store } from '../src/store/index.js';
-import { BASE_DEFAULTS, effectiveSettings, remember, renderFor } from './chat-settings.js';
-import { JobRunner, type MediaRef, type ReplyTarget } from './job-runner.js';
+import { BASE_DEFAULTS, answerFrom, effectiveSettings } from './chat-settings.js';
+import { JobRunner, type MediaRef, type ReplyAddress, type ReplyRecord, type ReplyTarget } from './job-runner.js';
 import { errorReply, settingChanged, text, type EffectiveSettings, type ReplyLanguage, type SettingName } from './replies.js';
 import { BOT_STOP_GRACE_MS, DISCORD_MESSAGE_LIMIT, downloadCapped, downloadLimits } from './shared.js';
 
@@ -142,6 +143,29 @@ export interface DiscordBot {
   start(): Promise<void>;
   /** Stops taking messages, lets jobs in flight reply (bounded by `stopGraceMs`), disconnects. */
   stop(): Promise<void>;
+  /**
+   * Delivers the answer of a job another front took (and can no longer answer), from the record
+   * that travelled with it: the placeholder that front sent edited into the transcript, or a
+   * reply to the audio's message.
+   */
+  adopt(record: object, outcome: HandedOverOutcome): Promise<void>;
+}
+
+/**
+ * Where a Discord job answers: the channel, the audio's message (replied to), and the placeholder
+ * once sent. Only replies to a message travel: an interaction's answer needs its token, which
+ * stays with the front that received it.
+ */
+export interface DiscordReplyAddress extends ReplyAddress {
+  platform: 'discord';
+  channelId: string;
+  messageId: string;
+  placeholderId?: string;
+}
+
+function isDiscordRecord(record: object): record is ReplyRecord<DiscordReplyAddress> {
+  const address = (record as Partial<ReplyRecord>).address as Partial<DiscordReplyAddress> | undefined;
+  return address?.platform === 'discord' && typeof address.channelId === 'string' && typeof address.messageId === 'string';
 }
 
 type LogContext = Record<string, string | number | undefined>;
@@ -242,6 +266,38 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
       async sendDocument(name, content) {
         await message.reply({ files: [{ attachment: Buffer.from(content, 'utf8'), name }], allowedMentions: NO_PINGS });
       },
+      address: () => ({ platform: 'discord', channelId: message.channelId, messageId: message.id, placeholderId: shown?.id }),
+    };
+  };
+
+  /**
+   * Replies to a message known by its ids only (a job another front took): the placeholder, if
+   * that front sent one, edited in place, the rest as replies.
+   */
+  const addressTarget = (address: DiscordReplyAddress): ReplyTarget => {
+    let placeholderId = address.placeholderId;
+    const channel = async () => {
+      const found = await client.channels.fetch(address.channelId);
+      if (!found?.isSendable()) throw new Error('the channel of this job cannot be written to');
+      return found;
+    };
+    const reply = async (options: Pick<MessageReplyOptions, 'content' | 'files'>): Promise<Message> =>
+      (await channel()).send({ ...options, reply: { messageReference: address.messageId, failIfNotExists: false }, allowedMentions: NO_PINGS });
+    return {
+      async placeholder(content) {
+        placeholderId = (await reply({ content })).id;
+      },
+      async edit(content) {
+        if (!placeholderId) throw new Error('there is no placeholder to edit');
+        await (await channel()).messages.edit(placeholderId, { content, allowedMentions: NO_PINGS });
+      },
+      async send(content) {
+        await reply({ content });
+      },
+      async sendDocument(name, content) {
+        await reply({ files: [{ attachment: Buffer.from(content, 'utf8'), name }] });
+      },
+      address: () => ({ ...address, placeholderId }),
     };
   };
 
@@ -292,20 +348,26 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
       if (!asked && !settings.auto) return;
       const guild = message.guildId ?? '@me';
       for (const attachment of attachments) {
-        void runner.submit({
+        const reply = target(attachment);
+        const record: ReplyRecord<DiscordReplyAddress> = {
           id: `discord-${idPrefix}-${attachment.id}`,
           chat: `discord:${message.channelId}`,
-          owner: `discord:${owner}`,
-          media: mediaOf(attachment),
-          reply: target(attachment),
+          address: { platform: 'discord', channelId: message.channelId, messageId: message.id },
           language: settings.language,
-          render: renderFor(settings),
+          style: { textStyle: settings.textStyle, timestamps: settings.timestamps },
           // Enough to link to the voice message: https://discord.com/channels/<guild>/<channel>/<message>.
-          onDelivered: settings.history ? remember(store, keyOf(settingsChannelOf(message.channel)), `${guild}/${message.channelId}/${message.id}`, message.author.id) : undefined,
+          history: settings.history ? { chat: keyOf(settingsChannelOf(message.channel)), messageRef: `${guild}/${message.channelId}/${message.id}`, authorId: message.author.id } : undefined,
           messageLimit: DISCORD_MESSAGE_LIMIT,
           heading: attachments.length > 1 ? escapeMarkdown(attachment.name) : undefined,
-          typing: () => keepTyping(message.channel, context),
           context: { ...context, attachmentId: attachment.id, size: attachment.size },
+        };
+        void runner.submit({
+          ...answerFrom(record, reply, store),
+          owner: `discord:${owner}`,
+          media: mediaOf(attachment),
+          typing: () => keepTyping(message.channel, context),
+          // A reply that only this front can send (an interaction's) does not travel.
+          record: reply.address ? record : undefined,
         });
       }
     });
@@ -325,8 +387,8 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
 
   const handleMessage = (message: Message): void => {
     const context: LogContext = { messageId: message.id, channelId: message.channelId, guildId: message.guildId ?? undefined, userId: message.author.id };
-    const target = messageTarget(message);
-    transcribe(message, message.author.id, () => target, message.id, context, false);
+    // Each attachment's job has its own placeholder.
+    transcribe(message, message.author.id, () => messageTarget(message), message.id, context, false);
   };
 
   /** `/transcription …`: a setting changed, a search, or forget, answered ephemerally. */
@@ -492,6 +554,11 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
       await runner.stop();
       await client.destroy();
       logger.info('discord bot stopped');
+    },
+    adopt(record, outcome) {
+      if (!isDiscordRecord(record)) return Promise.reject(new Error('not a Discord reply record'));
+      const answer = answerFrom(record, addressTarget(record.address), store);
+      return runner.adopt(answer, outcome, { placeholderShown: record.address.placeholderId !== undefined });
     },
   };
 }

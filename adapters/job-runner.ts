@@ -1,8 +1,11 @@
 import { SttError, fileTooLarge, toSttError } from '../src/core/errors.js';
 import type { AudioInput, Transcriber, Transcript } from '../src/core/types.js';
 import type { Logger } from '../src/logger.js';
+import type { QueueTranscribeOptions } from '../src/queue/queue-transcriber.js';
+import type { HandedOverOutcome, ReplyTicket } from '../src/queue/reply-handover.js';
+import type { ChatKey } from '../src/store/index.js';
 import { toWritten } from '../src/text/written.js';
-import { errorReply, progressReply, queuedReply, text, type ReplyLanguage, type ReplyLimits } from './replies.js';
+import { errorReply, progressReply, queuedReply, text, type EffectiveSettings, type ReplyLanguage, type ReplyLimits } from './replies.js';
 import { BOT_STOP_GRACE_MS, DownloadError, UserRateLimiter, splitMessage } from './shared.js';
 
 /**
@@ -12,6 +15,11 @@ import { BOT_STOP_GRACE_MS, DownloadError, UserRateLimiter, splitMessage } from 
  * the transcript split and delivered in the chat's order, an error boundary around it all, and
  * a stop that lets jobs finish within a grace. The platforms only say what their media and their
  * replies are.
+ *
+ * With a shared queue, a job's reply also travels with it as data (a {@link ReplyRecord}): should
+ * the front that took it die, the front that holds the platform rebuilds the reply from it and
+ * hands it to its own runner ({@link JobRunner.adopt}); one delivery record per job lets exactly
+ * one of them answer.
  */
 
 /** A piece of audio as the platform describes it before any download. */
@@ -34,17 +42,46 @@ export interface ReplyTarget {
   send(text: string): Promise<void>;
   /** Sends the whole transcript as a text file. */
   sendDocument(name: string, text: string): Promise<void>;
+  /**
+   * Where it answers now, as data (the placeholder's id once sent), for a target another front
+   * can rebuild.
+   * @defaultValue none: only this process can answer
+   */
+  address?(): ReplyAddress;
 }
 
-/** One piece of audio to transcribe and where its answer goes. */
-export interface JobRequest {
+/** Where a job's answer goes, in a platform's ids: each platform has its own (chat, message, placeholder). */
+export interface ReplyAddress {
+  platform: string;
+}
+
+/**
+ * A job's answer as data, JSON through and through: what a front needs to deliver it, where it
+ * goes and how the chat reads it. A platform rebuilds the {@link JobAnswer} from it with its own
+ * target (see `answerFrom` in chat-settings.ts), on the front that took the job and on any other.
+ */
+export interface ReplyRecord<A extends ReplyAddress = ReplyAddress> {
+  id: string;
+  chat: string;
+  address: A;
+  language: ReplyLanguage;
+  messageLimit: number;
+  heading?: string;
+  documentAfterParts?: number;
+  documentName?: string;
+  /** How the chat reads its transcripts. */
+  style: Pick<EffectiveSettings, 'textStyle' | 'timestamps'>;
+  /** Where the delivered transcript is kept, when the chat keeps its history. */
+  history?: { chat: ChatKey; messageRef: string; authorId: string };
+  context: Record<string, string | number | undefined>;
+}
+
+/** What delivering a job's answer needs: where it goes and how it reads. */
+export interface JobAnswer {
   /** Correlates the job's log lines. */
   id: string;
   /** The conversation: replies keep its order of arrival, and its edits share one pace. */
   chat: string;
-  /** Who sent it (`telegram:5001`): people take turns in the queue and are rate limited. */
-  owner?: string;
-  media: MediaRef;
   reply: ReplyTarget;
   language: ReplyLanguage;
   /** The platform's message limit in characters. */
@@ -65,10 +102,23 @@ export interface JobRequest {
   render?: { final(transcript: Transcript): string; partial(words: string): string };
   /** Told once the transcript is delivered (history keeps it); its failure is logged only. */
   onDelivered?: (transcript: Transcript, shown: string) => Promise<void>;
-  /** Shows the platform's "typing…" until the returned function is called. */
-  typing?: () => () => void;
   /** Beside the job id, what the log lines of this job carry. */
   context: Record<string, unknown>;
+}
+
+/** One piece of audio to transcribe and where its answer goes. */
+export interface JobRequest extends JobAnswer {
+  /** Who sent it (`telegram:5001`): people take turns in the queue and are rate limited. */
+  owner?: string;
+  media: MediaRef;
+  /** Shows the platform's "typing…" until the returned function is called. */
+  typing?: () => () => void;
+  /**
+   * The answer as data, for a queue that keeps it with the job so that another front can deliver
+   * it should this one die; its address is kept current from `reply.address()`.
+   * @defaultValue none: only this process can answer
+   */
+  record?: ReplyRecord;
 }
 
 /** What {@link JobRunner} needs. */
@@ -131,17 +181,22 @@ export class JobRunner {
   submit(request: JobRequest): Promise<void> {
     const refusal = this.refusal(request);
     if (refusal) return this.track(this.answer(request, refusal));
-    const previous = this.chatTails.get(request.chat) ?? Promise.resolve();
-    let done!: () => void;
-    const delivered = new Promise<void>((resolve) => (done = resolve));
-    const tail = previous.then(() => delivered);
-    this.chatTails.set(request.chat, tail);
-    const release = (): void => {
-      done();
-      if (this.chatTails.get(request.chat) === tail) this.chatTails.delete(request.chat);
-    };
     this.log().debug({ ...request.context, jobId: request.id, size: request.media.size, duration: request.media.duration }, `${this.options.source} job accepted`);
-    return this.track(this.run(request, previous).finally(release));
+    return this.inChatOrder(request.chat, (turn) => this.run(request, turn));
+  }
+
+  /**
+   * Delivers the answer of a job another front took and can no longer answer (it is gone), in
+   * this chat's order: the placeholder it left, if any, edited into the transcript, the rest after
+   * it, the history told, as for a job of this runner's own.
+   */
+  adopt(answer: JobAnswer, outcome: HandedOverOutcome, options: { placeholderShown: boolean }): Promise<void> {
+    return this.inChatOrder(answer.chat, async (turn) => {
+      const result: Outcome = outcome.ok ? { ok: true, transcript: outcome.transcript, text: (answer.render ?? defaultRender).final(outcome.transcript) } : outcome;
+      this.log().info({ ...answer.context, jobId: answer.id, ok: outcome.ok }, `${this.options.source} answer handed over`);
+      await turn;
+      await this.deliver(answer, result, this.progressOf(answer, options.placeholderShown), undefined);
+    });
   }
 
   /**
@@ -182,6 +237,26 @@ export class JobRunner {
     return this.stopping;
   }
 
+  /** Runs `work` as a job of `chat`: it is handed the previous job's delivery, to wait for before its own. */
+  private inChatOrder(chat: string, work: (turn: Promise<void>) => Promise<void>): Promise<void> {
+    const previous = this.chatTails.get(chat) ?? Promise.resolve();
+    let done!: () => void;
+    const delivered = new Promise<void>((resolve) => (done = resolve));
+    const tail = previous.then(() => delivered);
+    this.chatTails.set(chat, tail);
+    const release = (): void => {
+      done();
+      if (this.chatTails.get(chat) === tail) this.chatTails.delete(chat);
+    };
+    return this.track(work(previous).finally(release));
+  }
+
+  private progressOf(answer: JobAnswer, placeholderShown: boolean, onShown?: () => void): Progress {
+    const onError = (error: unknown): void =>
+      this.log().warn({ ...answer.context, jobId: answer.id, error: this.options.describeError(error) }, `${this.options.source} progress edit failed`);
+    return new Progress(answer, this.options.progressEditMs, this.lastEdit, onError, { placeholderShown, onShown });
+  }
+
   /** What refuses a job before any download, as the reply to send. */
   private refusal(request: JobRequest): string | undefined {
     const { limits } = this.options;
@@ -196,7 +271,7 @@ export class JobRunner {
   }
 
   /** Sends a refusal; its own failure is logged. */
-  private async answer(request: JobRequest, reply: string): Promise<void> {
+  private async answer(request: JobAnswer, reply: string): Promise<void> {
     try {
       await request.reply.send(reply);
     } catch (error) {
@@ -205,20 +280,42 @@ export class JobRunner {
   }
 
   private async run(request: JobRequest, turn: Promise<void>): Promise<void> {
-    const progress = new Progress(request, this.options.progressEditMs, this.lastEdit, (error) =>
-      this.log().warn({ ...request.context, jobId: request.id, error: this.options.describeError(error) }, `${this.options.source} progress edit failed`),
-    );
+    // With a shared queue, the record travels with the job and follows the placeholder.
+    let ticket: ReplyTicket | undefined;
+    let placeholderUp = false;
+    const record = request.record;
+    const keepRecord = (): void => {
+      if (!ticket || !record || !placeholderUp) return;
+      const current: ReplyRecord = { ...record, address: request.reply.address?.() ?? record.address };
+      ticket.update(current).catch((error: unknown) =>
+        this.log().warn({ ...request.context, jobId: request.id, error: this.options.describeError(error) }, `${this.options.source} could not record the placeholder with the job`),
+      );
+    };
+    const progress = this.progressOf(request, false, () => {
+      placeholderUp = true;
+      keepRecord();
+    });
     const stopTyping = request.typing?.() ?? (() => {});
-    const render = request.render ?? { final: (t: Transcript) => toWritten(t.text).trim(), partial: (words: string) => toWritten(words).trim() };
+    const render = request.render ?? defaultRender;
     let outcome: Outcome;
     try {
       const input = await request.media.download(this.shutdown.signal);
-      const transcript = await this.options.transcriber.transcribe(input, {
+      const options: QueueTranscribeOptions = {
         jobId: request.id,
         source: this.options.source,
         signal: this.shutdown.signal,
         // People take turns in the queue: one person's batch does not hold up another's note.
         owner: request.owner,
+        // A shared queue picks the job's length class from what the platform declared.
+        durationHint: request.media.duration,
+        reply: record && {
+          platform: record.address.platform,
+          record,
+          onTicket: (handed) => {
+            ticket = handed;
+            keepRecord();
+          },
+        },
         onQueued: (ahead) => {
           if (ahead > 0) progress.show(queuedReply(ahead, request.language));
         },
@@ -227,7 +324,8 @@ export class JobRunner {
           const shown = render.partial(words);
           if (shown) progress.show(progressReply(shown, windowsDone, windows, request.messageLimit));
         },
-      });
+      };
+      const transcript = await this.options.transcriber.transcribe(input, options);
       outcome = { ok: true, transcript, text: render.final(transcript) };
       this.log().info({ ...request.context, jobId: request.id, duration: transcript.duration, processingMs: transcript.processingMs, chars: outcome.text.length }, `${this.options.source} message transcribed`);
     } catch (error) {
@@ -239,11 +337,36 @@ export class JobRunner {
       stopTyping();
     }
     await turn;
-    await this.deliver(request, outcome, progress);
+    await this.deliver(request, outcome, progress, ticket);
+  }
+
+  /**
+   * Whether this front answers a job another could answer too: it takes the job's delivery
+   * record, and stays silent when another front took it. A record that cannot be reached (Redis
+   * away) errs towards answering.
+   */
+  private async claim(ticket: ReplyTicket, request: JobAnswer): Promise<boolean> {
+    try {
+      if (await ticket.claim()) return true;
+      this.log().info({ ...request.context, jobId: request.id }, `${this.options.source} answer sent by another front`);
+      return false;
+    } catch (error) {
+      this.log().warn({ ...request.context, jobId: request.id, error: this.options.describeError(error) }, `${this.options.source} could not take the delivery record; answering anyway`);
+      return true;
+    }
   }
 
   /** The transcript (or the error's reply): the placeholder edited into the first part, the rest after it. */
-  private async deliver(request: JobRequest, outcome: Outcome, progress: Progress): Promise<void> {
+  private async deliver(request: JobAnswer, outcome: Outcome, progress: Progress, ticket: ReplyTicket | undefined): Promise<void> {
+    if (ticket && !(await this.claim(ticket, request))) return;
+    try {
+      await this.send(request, outcome, progress);
+    } finally {
+      await ticket?.delivered().catch(() => undefined);
+    }
+  }
+
+  private async send(request: JobAnswer, outcome: Outcome, progress: Progress): Promise<void> {
     const { limits } = this.options;
     const prefix = request.heading ? `🎧 ${request.heading}\n` : '';
     let parts: string[];
@@ -277,7 +400,7 @@ export class JobRunner {
   }
 
   /** User-caused errors (too long, too big, queue full…) at info, the rest as warnings or errors. */
-  private logFailure(error: unknown, request: JobRequest): void {
+  private logFailure(error: unknown, request: JobAnswer): void {
     const { source } = this.options;
     const context = { ...request.context, jobId: request.id, error: this.options.describeError(error) };
     if (error instanceof SttError && error.code !== 'internal') this.log().info({ ...context, code: error.code }, `${source} job refused`);
@@ -290,6 +413,9 @@ export class JobRunner {
     return this.options.logger;
   }
 }
+
+/** The written form of the text, for the final transcript and the words so far alike. */
+const defaultRender: NonNullable<JobAnswer['render']> = { final: (t: Transcript) => toWritten(t.text).trim(), partial: (words: string) => toWritten(words).trim() };
 
 /**
  * One job's placeholder: shown once, then edited at the chat's pace. Edits go out one at a
@@ -307,12 +433,19 @@ class Progress {
   private timer: NodeJS.Timeout | undefined;
   private finished = false;
 
+  /**
+   * @param options.placeholderShown the placeholder is up already (sent by the front that took the job).
+   * @param options.onShown told once the placeholder is up.
+   */
   constructor(
-    private readonly request: JobRequest,
+    private readonly request: JobAnswer,
     private readonly paceMs: number,
     private readonly lastEdit: Map<string, number>,
     private readonly onError: (error: unknown) => void,
-  ) {}
+    private readonly options: { placeholderShown: boolean; onShown?: () => void },
+  ) {
+    if (options.placeholderShown) this.chain = Promise.resolve(true);
+  }
 
   /** Shows `text` as soon as the chat's pace allows. */
   show(text: string): void {
@@ -321,7 +454,10 @@ class Progress {
       this.shown = text;
       this.lastEdit.set(this.request.chat, Date.now());
       this.chain = this.request.reply.placeholder(text).then(
-        () => true,
+        () => {
+          this.options.onShown?.();
+          return true;
+        },
         (error: unknown) => {
           this.onError(error);
           return false;

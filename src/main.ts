@@ -23,6 +23,7 @@ import { QueueFront } from './queue/queue-front.js';
 import { QueueTranscriber } from './queue/queue-transcriber.js';
 import { startQueueWorker, type QueueWorker } from './queue/queue-worker.js';
 import { printableRedisUrl, openRedis } from './queue/redis-connection.js';
+import { ReplyCourier, type HandedOverOutcome } from './queue/reply-handover.js';
 import { RedisJobBackend, deliverCallbacks } from './queue/redis-job-backend.js';
 import { buildWorkerApp } from './queue/worker-app.js';
 
@@ -56,6 +57,11 @@ export interface ServiceOptions {
 interface Startable {
   start(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** A bot that delivers the answers of jobs another front took. */
+interface Adopter {
+  adopt(record: object, outcome: HandedOverOutcome): Promise<void>;
 }
 
 /**
@@ -149,6 +155,7 @@ export async function startService(env: NodeJS.ProcessEnv, options: ServiceOptio
         maxPending: config.queue.maxPending,
         audioTtlMs: config.jobs.ttlMs + AUDIO_TTL_MARGIN_MS,
         keepFinishedSec: Math.ceil(config.jobs.ttlMs / 1000),
+        presenceMs: config.distributed.failoverMs,
       });
       front = opened;
       closers.push({ name: 'queue front', close: () => opened.close() });
@@ -173,17 +180,28 @@ export async function startService(env: NodeJS.ProcessEnv, options: ServiceOptio
     const shared = { stopGraceMs: cancelAfterMs(config.shutdownGraceMs), config, transcriber, logger: log, store };
     const makeTelegram = (): TelegramBot => createTelegramBot({ ...shared, ...options.telegram });
     const makeDiscord = (): DiscordBot => createDiscordBot({ ...shared, ...options.discord });
+    // With a queue, the front that holds a platform also answers for the fronts that died.
+    const courierOf =
+      queueFront &&
+      ((platform: string, bot: Adopter): ReplyCourier =>
+        new ReplyCourier({ book: queueFront.replies, queue: queueFront.queue, platform, deliver: (record, outcome) => bot.adopt(record, outcome), logger: log }));
+    const telegramCourier = courierOf && ((bot: TelegramBot) => courierOf('telegram', bot));
     let telegram: BotSlot<TelegramBot> | undefined;
     let discord: BotSlot<DiscordBot> | undefined;
     if (config.telegram.token) {
       // Telegram lets one process long-poll a bot at a time; webhooks go to any front.
-      telegram = leaseRedis && !config.telegram.webhookUrl ? leasedBot('telegram-polling', makeTelegram, leaseRedis, config, log) : fixedBot(makeTelegram());
+      telegram =
+        leaseRedis && !config.telegram.webhookUrl
+          ? leasedBot('telegram-polling', makeTelegram, leaseRedis, config, log, telegramCourier)
+          : fixedBot(makeTelegram(), telegramCourier);
       const current = telegram.current;
       if (current && current.mode === 'webhook') mountTelegramWebhook(app, current);
     }
     if (config.discord.token) {
       // One gateway connection per bot token (one shard): one front holds it.
-      discord = leaseRedis ? leasedBot('discord-gateway', makeDiscord, leaseRedis, config, log) : fixedBot(makeDiscord());
+      discord = leaseRedis
+        ? leasedBot('discord-gateway', makeDiscord, leaseRedis, config, log, courierOf && ((bot: DiscordBot) => courierOf('discord', bot)))
+        : fixedBot(makeDiscord());
     }
     const bots = [telegram, discord].filter((b): b is BotSlot<TelegramBot> | BotSlot<DiscordBot> => b !== undefined);
     // Intake stops everywhere at once: the routes drain (the listener stays open and answers
@@ -219,16 +237,32 @@ interface BotSlot<B extends Startable> {
   stop(): Promise<void>;
 }
 
-function fixedBot<B extends Startable>(bot: B): BotSlot<B> {
-  return { current: bot, standby: false, start: () => bot.start(), stop: () => bot.stop() };
+/** A bot this process always runs; with `courierOf`, its courier runs beside it (webhooks: every front delivers). */
+function fixedBot<B extends Startable>(bot: B, courierOf?: (bot: B) => ReplyCourier): BotSlot<B> {
+  const courier = courierOf?.(bot);
+  return {
+    current: bot,
+    standby: false,
+    start: async () => {
+      await bot.start();
+      courier?.start();
+    },
+    stop: async () => {
+      await courier?.stop();
+      await bot.stop();
+    },
+  };
 }
 
 /**
  * A bot that runs only while this front holds its lease: a fresh bot is built and started each
  * time the lease is taken, and stopped (its jobs replying first) when it is lost or given up.
+ * With `courierOf`, the bot's courier runs as long as it does: the lease holder answers for the
+ * fronts that died.
  */
-function leasedBot<B extends Startable>(name: string, create: () => B, redis: Redis, config: Config, log: Logger): BotSlot<B> {
+function leasedBot<B extends Startable>(name: string, create: () => B, redis: Redis, config: Config, log: Logger, courierOf?: (bot: B) => ReplyCourier): BotSlot<B> {
   let current: B | undefined;
+  let courier: ReplyCourier | undefined;
   const lease = new Lease({
     redis,
     name,
@@ -238,10 +272,14 @@ function leasedBot<B extends Startable>(name: string, create: () => B, redis: Re
       const bot = create();
       current = bot;
       await bot.start();
+      courier = courierOf?.(bot);
+      courier?.start();
     },
     onLost: async () => {
       const bot = current;
       current = undefined;
+      await courier?.stop();
+      courier = undefined;
       await bot?.stop();
     },
   });

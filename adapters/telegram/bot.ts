@@ -4,9 +4,10 @@ import type { Config } from '../../src/config.js';
 import { SttError } from '../../src/core/errors.js';
 import type { Transcriber } from '../../src/core/types.js';
 import type { Logger } from '../../src/logger.js';
+import type { HandedOverOutcome } from '../../src/queue/reply-handover.js';
 import type { ChatKey, Store } from '../../src/store/index.js';
-import { BASE_DEFAULTS, effectiveSettings, remember, renderFor, toggle } from '../chat-settings.js';
-import { JobRunner, type MediaRef, type ReplyTarget } from '../job-runner.js';
+import { BASE_DEFAULTS, answerFrom, effectiveSettings, toggle } from '../chat-settings.js';
+import { JobRunner, type MediaRef, type ReplyAddress, type ReplyRecord, type ReplyTarget } from '../job-runner.js';
 import {
   errorReply,
   helpReply,
@@ -82,6 +83,25 @@ export interface TelegramBot {
   stop(): Promise<void>;
   /** Handles one update from the webhook; returns once its handlers have (transcriptions go on). */
   handleWebhook(update: Update): Promise<void>;
+  /**
+   * Delivers the answer of a job another front took (and can no longer answer), from the record
+   * that travelled with it: the placeholder that front sent edited into the transcript, or a
+   * reply to the audio.
+   */
+  adopt(record: object, outcome: HandedOverOutcome): Promise<void>;
+}
+
+/** Where a Telegram job answers: the chat, the audio's message (replied to), and the placeholder once sent. */
+export interface TelegramReplyAddress extends ReplyAddress {
+  platform: 'telegram';
+  chatId: number;
+  messageId: number;
+  placeholderId?: number;
+}
+
+function isTelegramRecord(record: object): record is ReplyRecord<TelegramReplyAddress> {
+  const address = (record as Partial<ReplyRecord>).address as Partial<TelegramReplyAddress> | undefined;
+  return address?.platform === 'telegram' && typeof address.chatId === 'number' && typeof address.messageId === 'number';
 }
 
 /** Where an error happened, for the log and for the brief reply. */
@@ -265,6 +285,12 @@ class TelegramTranscriptionBot implements TelegramBot {
     await this.bot.handleUpdate(update);
   }
 
+  adopt(record: object, outcome: HandedOverOutcome): Promise<void> {
+    if (!isTelegramRecord(record)) return Promise.reject(new Error('not a Telegram reply record'));
+    const answer = answerFrom(record, this.target(record.address), this.store);
+    return this.runner.adopt(answer, outcome, { placeholderShown: record.address.placeholderId !== undefined });
+  }
+
   /** The middleware: allowlist first, then commands, then audio. */
   private register(): void {
     const { bot } = this;
@@ -385,20 +411,24 @@ class TelegramTranscriptionBot implements TelegramBot {
       try {
         const settings = await this.settingsOf(chat, from);
         if (!asked && !settings.auto) return;
-        void this.runner.submit({
+        const record: ReplyRecord<TelegramReplyAddress> = {
           id: `telegram-${chat.id}-${message.message_id}`,
           chat: this.chatKey(chat.id),
-          owner: from ? `telegram:${from.id}` : undefined,
-          media: this.media(audio),
-          reply: this.target(chat.id, message.message_id),
+          address: { platform: 'telegram', chatId: chat.id, messageId: message.message_id },
           language: settings.language,
-          render: renderFor(settings),
-          onDelivered: settings.history ? remember(this.store, this.storeKey(chat.id), String(message.message_id), String(from?.id ?? chat.id)) : undefined,
+          style: { textStyle: settings.textStyle, timestamps: settings.timestamps },
+          history: settings.history ? { chat: this.storeKey(chat.id), messageRef: String(message.message_id), authorId: String(from?.id ?? chat.id) } : undefined,
           messageLimit: TELEGRAM_MESSAGE_LIMIT,
           documentAfterParts: DOCUMENT_AFTER_PARTS,
           documentName: `transcript-${message.message_id}.txt`,
-          typing: () => this.keepTyping(chat.id),
           context: { chatId: chat.id, messageId: message.message_id, kind: audio.kind },
+        };
+        void this.runner.submit({
+          ...answerFrom(record, this.target(record.address), this.store),
+          owner: from ? `telegram:${from.id}` : undefined,
+          media: this.media(audio),
+          typing: () => this.keepTyping(chat.id),
+          record,
         });
       } catch (error) {
         this.fail(error, where);
@@ -428,9 +458,13 @@ class TelegramTranscriptionBot implements TelegramBot {
     };
   }
 
-  /** Replies to `messageId`: the placeholder and the parts as replies, the placeholder edited in place. */
-  private target(chatId: number, messageId: number): ReplyTarget {
-    let placeholderId: number | undefined;
+  /**
+   * Replies to the address's message: the placeholder and the parts as replies, the placeholder
+   * edited in place. Built from ids only, so that any front can rebuild it from a job's record.
+   */
+  private target(address: TelegramReplyAddress): ReplyTarget {
+    const { chatId, messageId } = address;
+    let placeholderId = address.placeholderId;
     return {
       placeholder: async (content) => {
         placeholderId = (await this.send(chatId, messageId, content)).message_id;
@@ -439,6 +473,7 @@ class TelegramTranscriptionBot implements TelegramBot {
         if (placeholderId === undefined) throw new Error('there is no placeholder to edit');
         await this.bot.telegram.editMessageText(chatId, placeholderId, undefined, content);
       },
+      address: () => ({ ...address, placeholderId }),
       send: async (content) => {
         await this.send(chatId, messageId, content);
       },

@@ -16,6 +16,7 @@ import {
   type QueuedJobProgress,
 } from './queued-job.js';
 import { KEY_PREFIX, QUEUE_NAME, openRedis, redisOptions, redisReady } from './redis-connection.js';
+import { ReplyBook } from './reply-handover.js';
 
 /** Workers announce their concurrency here, each entry scored by when it expires (see queue-worker.ts). */
 export const WORKERS_KEY = `${KEY_PREFIX}workers`;
@@ -43,6 +44,12 @@ export interface QueueFrontOptions {
    * @defaultValue 60 s, as the embedded queue
    */
   maxWaitMs?: number;
+  /**
+   * How long this front's presence outlives it (FAILOVER_SEC): once it is gone, the front that
+   * holds a platform delivers the answers of the bot jobs this one accepted.
+   * @defaultValue 10 s, as FAILOVER_SEC
+   */
+  presenceMs?: number;
 }
 
 /** What a job's author hears while it runs. */
@@ -69,6 +76,8 @@ export class QueueFront {
   private readonly watchers = new Map<string, Watcher>();
   private readonly promotions = new Map<string, NodeJS.Timeout>();
   private readonly log: Logger;
+  /** The replies of the bot jobs in Redis: this front's presence, the lists, the delivery records. */
+  readonly replies: ReplyBook;
   private lostTimer: NodeJS.Timeout | undefined;
   private wasLost = false;
   /** The device the last finished job ran on: what /healthz reports for a front. */
@@ -82,6 +91,7 @@ export class QueueFront {
     this.redis.on('ready', () => this.onBack());
     this.blobs = new AudioBlobs(this.redis);
     this.queue = new Queue<QueuedJobData, Transcript>(QUEUE_NAME, { connection: redisOptions(options.url, 'front') });
+    this.replies = new ReplyBook(this.redis, this.queue, randomUUID(), options.presenceMs ?? 10_000, options.keepFinishedSec * 1000);
     this.queue.on('error', (error: Error) => this.log.debug({ err: error.message }, 'queue connection error'));
     this.events = new QueueEvents(QUEUE_NAME, { connection: redisOptions(options.url, 'blocking') });
     this.events.on('error', (error: Error) => this.log.debug({ err: error.message }, 'queue events connection error'));
@@ -105,6 +115,7 @@ export class QueueFront {
    */
   static async open(options: QueueFrontOptions): Promise<QueueFront> {
     const front = new QueueFront(options);
+    front.replies.startPresence();
     try {
       await redisReady(front.redis, FIRST_CONNECT_MS);
       await front.events.waitUntilReady();
@@ -146,8 +157,10 @@ export class QueueFront {
       result.catch(() => undefined);
     }
     const priority = bullPriority(options.durationSec);
+    const reply = data.reply;
     try {
       await this.call(() => this.blobs.put(id, audio, this.options.audioTtlMs));
+      if (reply) await this.call(() => this.replies.enlist(reply.platform, id));
       const job = await this.call(() =>
         this.queue.add(JOB_NAME, data, {
           jobId: id,
@@ -164,6 +177,7 @@ export class QueueFront {
     } catch (error) {
       this.watchers.delete(id);
       await this.blobs.delete(id).catch(() => undefined);
+      if (reply) await this.replies.strike(reply.platform, { front: reply.front, jobId: id }).catch(() => undefined);
       throw error;
     }
     // Taken by a worker already: nobody is ahead.
@@ -217,6 +231,7 @@ export class QueueFront {
     this.promotions.clear();
     clearTimeout(this.lostTimer);
     for (const id of [...this.watchers.keys()]) this.settle(id)?.reject(new SttError('shutting_down'));
+    await this.replies.stopPresence();
     await Promise.allSettled([this.events.close(), this.queue.close()]);
     this.redis.disconnect();
   }

@@ -4,6 +4,7 @@ import { SttError, fileTooLarge, toSttError } from '../core/errors.js';
 import type { AudioInput, TranscribeOptions, Transcriber, TranscriberStatus, Transcript } from '../core/types.js';
 import type { Logger } from '../logger.js';
 import type { QueueFront } from './queue-front.js';
+import type { ReplyTicket } from './reply-handover.js';
 
 export interface QueueTranscriberOptions {
   front: QueueFront;
@@ -17,6 +18,12 @@ export interface QueueTranscriberOptions {
 export interface QueueTranscribeOptions extends TranscribeOptions {
   /** The audio's length in seconds as the platform states it; it picks the job's length class. */
   durationHint?: number;
+  /**
+   * A bot job's reply as data: it travels with the job, so that the front holding the platform
+   * can deliver the answer should this one die. `onTicket` is handed what keeps the record
+   * current and takes the job's delivery record, once the job is queued.
+   */
+  reply?: { platform: string; record: object; onTicket(ticket: ReplyTicket): void };
 }
 
 /**
@@ -75,9 +82,16 @@ export class QueueTranscriber implements Transcriber {
       const audio = await this.bytesOf(input);
       signal?.throwIfAborted();
       enter('waiting');
+      const reply = options.reply;
       const submitted = await front.submit(
         audio,
-        { source: options.source ?? 'unknown', owner: options.owner, logId: options.jobId, createdAt: new Date().toISOString() },
+        {
+          source: options.source ?? 'unknown',
+          owner: options.owner,
+          logId: options.jobId,
+          createdAt: new Date().toISOString(),
+          ...(reply ? { reply: { platform: reply.platform, front: front.replies.frontId, record: reply.record } } : {}),
+        },
         {
           durationSec: options.durationHint,
           watch: {
@@ -87,6 +101,7 @@ export class QueueTranscriber implements Transcriber {
         },
       );
       id = submitted.id;
+      reply?.onTicket(front.replies.ticket(reply.platform, id));
       log.debug({ queueJobId: id, ahead: submitted.ahead }, 'queued');
       signal?.addEventListener('abort', onAbort, { once: true });
       if (signal?.aborted) onAbort();

@@ -15,6 +15,18 @@ export interface QueuedJobData {
   createdAt: string;
   /** Submitted through the async API: its view is read back by id (see redis-job-backend.ts). */
   async?: boolean;
+  /** A bot job's reply: whichever front holds its platform can deliver the answer (see reply-handover.ts). */
+  reply?: QueuedReply;
+}
+
+/** A bot job's reply as it travels with the job. */
+export interface QueuedReply {
+  /** telegram, discord: the fronts that hold this platform deliver it when its own front is gone. */
+  platform: string;
+  /** The front that accepted the job: while its presence lives, it delivers the answer itself. */
+  front: string;
+  /** What the platform needs to deliver the answer (chat, message, placeholder, how the chat reads), as JSON. */
+  record: object;
 }
 
 /** What a worker reports as the model's windows finish (BullMQ's job progress, and its 'progress' event). */

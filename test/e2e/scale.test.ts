@@ -3,6 +3,8 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Chat, User } from 'telegraf/types';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { queuedReply } from '../../adapters/replies.js';
+import type { QueuedJobData } from '../../src/queue/queued-job.js';
 import { toWritten } from '../../src/text/written.js';
 import { FakeBotApi, type RecordedCall } from '../fakes/telegram-bot-api.js';
 import { speech } from '../support/audio.js';
@@ -176,6 +178,60 @@ describe('Telegram long polling: one front polls, another stands by', { timeout:
     const notes = [before, ...during, after];
     expect(notes.map((note) => telegram.calls.filter((c) => isTranscriptOf(telegram, c, note.message_id)).length)).toEqual([1, 1, 1, 1]);
     expect(telegram.calls.filter((c) => c.method === 'getUpdates' && c.status === 409)).toEqual([]);
+  });
+});
+
+describe('a bot reply outlives the front that took the message', { timeout: TEST_TIMEOUT_MS }, () => {
+  it('a polling front killed with kill -9 while a voice note waits: the front that takes the lease edits its placeholder into the transcript, once', async () => {
+    const telegram = await FakeBotApi.start({ token: TELEGRAM_TOKEN });
+    fakes.push(telegram);
+    const bots = { TELEGRAM_BOT_TOKEN: TELEGRAM_TOKEN, TELEGRAM_API_ROOT: telegram.url, DATA_DIR: path.join(os.tmpdir(), 'scale-store') };
+    const first = await start('front', bots);
+    await waitUntil(async () => (first.logs.some((l) => l.msg === 'telegram bot started') ? true : undefined), 10_000, 'the first front to poll');
+    const second = await start('front', bots);
+    await waitUntil(async () => (second.logs.some((l) => l.msg === 'bots') ? true : undefined), 10_000, 'the second front to start');
+
+    // No worker until the first front is dead: an upload goes first, so that the note waits
+    // behind it (however fast the machine) and gets its "⏳" placeholder from the first front.
+    const upload = await postFile(`${first.url}/jobs`, audio[PHRASES[0]], 'first.ogg');
+    expect(upload.status).toBe(202);
+    const file = telegram.addFile(audio[PHRASES[2]], { folder: 'voice', ext: 'oga' });
+    const note = telegram.sendUserMessage(chat, lan, { voice: { ...file, duration: 2, mime_type: 'audio/ogg' } });
+    const placeholder = await telegram.waitFor((c) => repliesTo(c, note.message_id), 30_000);
+    expect(placeholder.params.text).toBe(queuedReply(1, 'vi'));
+    const placeholderId = (placeholder.result as { message_id: number }).message_id;
+    // The job carries its reply, the placeholder included, and Telegram holds no update for the next poller.
+    const job = await waitUntil(async () => {
+      for (const id of await client.zrange('bull:viet-stt:prioritized', 0, -1)) {
+        const data = JSON.parse((await client.hget(`bull:viet-stt:${id}`, 'data')) ?? '{}') as QueuedJobData;
+        const address = (data.reply?.record as { address?: { placeholderId?: number } } | undefined)?.address;
+        if (address?.placeholderId === placeholderId) return { id, data };
+      }
+      return undefined;
+    }, 10_000, 'the placeholder to be recorded with the job');
+    expect(job.data.reply?.platform).toBe('telegram');
+    expect(job.data.reply?.record).toMatchObject({ address: { platform: 'telegram', chatId: chat.id, messageId: note.message_id, placeholderId }, language: 'vi' });
+    await waitUntil(async () => (telegram.unconfirmedUpdates === 0 ? true : undefined), 10_000, 'the note to be confirmed by the first front');
+
+    expect(await kill(first, 'SIGKILL')).toBeNull();
+    await start('worker');
+    const expected = toWritten(PHRASES[2]);
+    const final = await telegram.waitFor((c) => c.params.text === expected, 60_000);
+    expect(final).toMatchObject({ method: 'editMessageText', status: 200, params: { chat_id: chat.id, message_id: placeholderId, text: expected } });
+    expect(second.logs.some((l) => l.msg === 'lease taken')).toBe(true);
+    expect(second.logs.find((l) => l.msg === 'delivering the answer of a job whose front is gone')).toMatchObject({ queueJobId: job.id, ok: true });
+    // Delivered once: the list of replies to deliver is empty, and nothing more is sent for it.
+    await waitUntil(async () => ((await client.zcard('viet-stt:replies:telegram')) === 0 ? true : undefined), 10_000, 'the reply to leave the list');
+    expect(await client.get(`viet-stt:delivery:${job.id}`)).not.toBeNull();
+    expect(telegram.calls.filter((c) => c.params.text === expected)).toHaveLength(1);
+    expect(telegram.calls.filter((c) => repliesTo(c, note.message_id))).toEqual([placeholder]);
+    // The upload, queued by the same dead front, is done too.
+    const uploadId = ((await upload.json()) as { id: string }).id;
+    const done = await waitUntil(async () => {
+      const body = (await (await fetch(`${second.url}/jobs/${uploadId}`)).json()) as { status: string; result?: { transcript: string } };
+      return body.status === 'done' ? body : undefined;
+    }, 20_000, 'the upload to be done');
+    expect(done.result?.transcript).toBe(PHRASES[0]);
   });
 });
 

@@ -318,6 +318,11 @@ export class FakeBotApi {
     this.downloadFaults = { status, times };
   }
 
+  /** Updates not yet confirmed by a poller's offset: what the next getUpdates would be given again. */
+  get unconfirmedUpdates(): number {
+    return this.pending.length;
+  }
+
   /** Calls of one method, in order. */
   callsOf(method: string): RecordedCall[] {
     return this.calls.filter((call) => call.method === method);
