@@ -127,6 +127,12 @@ export interface SynthesisOptions {
   /** Silence before the first and after the last tone in ms; default 200. */
   padMs?: number;
   amplitude?: number;
+  /**
+   * Letters sounded as a blend of two tones: `{ ộ: { with: 'ọ', share: 0.55 } }` gives every
+   * `ộ` that share of its energy at `ọ`'s tone, so the model is unsure between them (past 0.5
+   * greedy hears `ọ`). Default none.
+   */
+  blend?: Record<string, { with: string; share: number }>;
 }
 
 /**
@@ -143,11 +149,20 @@ export function synthesizeSpeech(text: string, options: SynthesisOptions = {}): 
   const out = new Float32Array(2 * pad + tokens.length * tone + Math.max(0, tokens.length - 1) * gap);
   const ramp = Math.round(0.005 * rate);
   tokens.forEach((token, i) => {
-    const w = (2 * Math.PI * toneFrequency(token)) / rate;
+    const blend = options.blend?.[token];
+    const parts = blend
+      ? [
+          { token, gain: Math.sqrt(1 - blend.share) },
+          { token: blend.with, gain: Math.sqrt(blend.share) },
+        ]
+      : [{ token, gain: 1 }];
     const start = pad + i * (tone + gap);
-    for (let n = 0; n < tone; n++) {
-      const edge = Math.min(1, n / ramp, (tone - 1 - n) / ramp);
-      out[start + n] = amplitude * edge * Math.sin(w * n);
+    for (const part of parts) {
+      const w = (2 * Math.PI * toneFrequency(part.token)) / rate;
+      for (let n = 0; n < tone; n++) {
+        const edge = Math.min(1, n / ramp, (tone - 1 - n) / ramp);
+        out[start + n] += amplitude * part.gain * edge * Math.sin(w * n);
+      }
     }
   });
   return out;

@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { BeamDecoder } from './beam-decoder.js';
 import { describeFfmpeg } from './decode.js';
 import { InferencePool, type InferencePoolOptions } from './inference-pool.js';
 import { JobQueue, type JobQueueOptions } from './job-queue.js';
@@ -12,6 +13,7 @@ export interface Core {
   transcriber: SpeechTranscriber;
   queue: JobQueue;
   pool: InferencePool;
+  beam: BeamDecoder;
   /** Stops taking work, finishes every admitted job, then stops the workers. */
   close(): Promise<void>;
 }
@@ -46,6 +48,23 @@ export async function createCore(
     workerUrl: options.workerUrl,
     restartDelayMs: options.restartDelayMs,
   });
+  const { decoding } = config;
+  let beam: BeamDecoder;
+  try {
+    beam = await BeamDecoder.start({
+      vocabulary: model.vocabulary,
+      lmPath: decoding.lmPath ?? model.lmPath,
+      hotwords: decoding.hotwords,
+      hotwordWeight: decoding.hotwordWeight,
+      beamWidth: decoding.beamWidth,
+      alpha: decoding.lmAlpha,
+      beta: decoding.lmBeta,
+      logger,
+    });
+  } catch (error) {
+    await pool.close();
+    throw error;
+  }
   const queue = new JobQueue({ concurrency: config.queue.concurrency, maxPending: config.queue.maxPending, maxWaitMs: options.maxWaitMs });
   const transcriber = new SpeechTranscriber({
     model,
@@ -58,14 +77,17 @@ export async function createCore(
     saveNormalizedWav: config.saveNormalizedWav,
     logger,
     metrics: options.metrics,
+    beam,
   });
   return {
     transcriber,
     queue,
     pool,
+    beam,
     async close() {
       await queue.drain();
       await pool.close();
+      await beam.close();
     },
   };
 }

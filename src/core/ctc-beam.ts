@@ -1,4 +1,4 @@
-import { FRAME_SECONDS, type CtcVocabulary } from './ctc.js';
+import { FRAME_SECONDS, type CtcVocabulary, type FramePredictions } from './ctc.js';
 import type { Word } from './types.js';
 
 /** A `[frames, vocab]` matrix of per-frame natural-log probabilities (log-softmax), row-major. */
@@ -93,6 +93,16 @@ export interface CtcBeamOptions {
 export interface CtcDecoding {
   text: string;
   words: Word[];
+}
+
+/**
+ * A decoding with the frames of its best alignment, in greedy's per-frame shape: each frame's id
+ * is the character or word break the alignment emitted there, or the blank, with its probability
+ * (for the blank, the most probable blank-class token's), so that what is built on greedy's
+ * frames (segments) can be built on the beam's.
+ */
+export interface CtcAlignedDecoding extends CtcDecoding {
+  alignment: FramePredictions;
 }
 
 /** Token classes. */
@@ -259,12 +269,18 @@ export class CtcBeamSearch {
    * @throws Error when the matrix's size does not match `frames × vocab` or the blank is outside it
    */
   decode(logProbs: FrameLogProbs, frameSeconds = FRAME_SECONDS): CtcDecoding {
+    const { text, words } = this.decodeAligned(logProbs, frameSeconds);
+    return { text, words };
+  }
+
+  /** {@link decode}, with the frames of the winning alignment. */
+  decodeAligned(logProbs: FrameLogProbs, frameSeconds = FRAME_SECONDS): CtcAlignedDecoding {
     const { data, frames, vocab } = logProbs;
     if (!Number.isInteger(frames) || frames < 0 || !Number.isInteger(vocab) || vocab < 1 || data.length !== frames * vocab) {
       throw new Error(`log-probabilities of length ${data.length} are not [${frames}, ${vocab}]`);
     }
     if (this.vocabulary.blankId >= vocab) throw new Error(`the blank id ${this.vocabulary.blankId} is outside a vocab axis of ${vocab}`);
-    if (frames === 0) return { text: '', words: [] };
+    if (frames === 0) return this.words(null, logProbs, frameSeconds);
     const kind = (id: number): number => (id < this.kind.length ? this.kind[id] : BLANK);
 
     const root = new Prefix(-1, '', this.lm && this.scoreBoundary ? ['<s>'] : [], 0, 0, this.trieChildren[0].size > 0 ? [0] : []);
@@ -390,7 +406,7 @@ export class CtcBeamSearch {
         winner = beam;
       }
     }
-    if (!winner) return { text: '', words: [] };
+    if (!winner) return this.words(null, logProbs, frameSeconds);
     return this.words(winner.pB >= winner.pNB ? winner.sB : winner.sNB, logProbs, frameSeconds);
   }
 
@@ -480,12 +496,25 @@ export class CtcBeamSearch {
     this.trieComplete[node] = Math.max(this.trieComplete[node], weight);
   }
 
-  /** Words, times and confidences from an alignment's spans. */
-  private words(last: Span | null, logProbs: FrameLogProbs, frameSeconds: number): CtcDecoding {
+  /** Words, times, confidences and the per-frame alignment from an alignment's spans. */
+  private words(last: Span | null, logProbs: FrameLogProbs, frameSeconds: number): CtcAlignedDecoding {
     const spans: Span[] = [];
     for (let s = last; s; s = s.prev) spans.push(s);
     spans.reverse();
-    const { data, vocab } = logProbs;
+    const { data, frames, vocab } = logProbs;
+    const ids = new Int32Array(frames).fill(this.vocabulary.blankId);
+    const probs = new Float32Array(frames);
+    for (let f = 0; f < frames; f++) {
+      let blank = 0;
+      for (const id of this.blanks) if (id < vocab) blank = Math.max(blank, Math.exp(data[f * vocab + id]));
+      probs[f] = blank;
+    }
+    for (const span of spans) {
+      for (let f = span.start; f < span.end; f++) {
+        ids[f] = span.token;
+        probs[f] = Math.exp(data[f * vocab + span.token]);
+      }
+    }
     const words: Word[] = [];
     let group: Span[] = [];
     const finish = (): void => {
@@ -493,15 +522,7 @@ export class CtcBeamSearch {
       const start = group[0].start;
       const end = group[group.length - 1].end;
       let sum = 0;
-      let f = start;
-      for (const span of group) {
-        for (; f < span.start; f++) {
-          let blank = 0;
-          for (const id of this.blanks) if (id < vocab) blank = Math.max(blank, Math.exp(data[f * vocab + id]));
-          sum += blank;
-        }
-        for (; f < span.end; f++) sum += Math.exp(data[f * vocab + span.token]);
-      }
+      for (let f = start; f < end; f++) sum += probs[f];
       words.push({
         word: group.map((span) => this.text[span.token]).join(''),
         start: round3(start * frameSeconds),
@@ -515,7 +536,7 @@ export class CtcBeamSearch {
       else group.push(span);
     }
     finish();
-    return { text: words.map((w) => w.word).join(' '), words };
+    return { text: words.map((w) => w.word).join(' '), words, alignment: { ids, probs } };
   }
 }
 

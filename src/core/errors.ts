@@ -8,6 +8,7 @@ export const ERROR_CATALOGUE = {
   invalid_audio: { status: 400, message: 'The file could not be decoded as audio.' },
   audio_too_short: { status: 400, message: 'The audio is too short to transcribe (under 0.1 s).' },
   bad_request: { status: 400, message: 'The request is malformed.' },
+  bad_hotwords: { status: 400, message: 'The hotwords are too many or too long: give a few words or short phrases, separated by commas.' },
   bad_query: { status: 400, message: 'The search has no words to look for: give words or a "quoted phrase" with letters or digits.' },
   unauthorized: { status: 401, message: 'A valid API key is required: send "Authorization: Bearer <key>".' },
   path_forbidden: { status: 403, message: 'That path is outside the audio folder this server may read.' },

@@ -35,6 +35,14 @@ export interface ChunkResult extends FramePredictions {
   vocab: number;
   /** How long onnxruntime's `session.run` took for this chunk, in milliseconds. */
   runMs: number;
+  /** `[kept frames, vocab]` log-softmax, when the run asked for it (see {@link RunOptions}). */
+  logProbs?: Float32Array;
+}
+
+/** What a run sends back beside ids and probabilities. */
+export interface RunOptions {
+  /** The log-softmax of the frames kept of this chunk (as `keptFrames` says), or of every frame. */
+  logProbs?: WorkerRequest['logProbs'];
 }
 
 /**
@@ -49,6 +57,7 @@ export interface PoolJob {
 
 interface Task {
   samples: Float32Array;
+  logProbs: WorkerRequest['logProbs'];
   job: PoolJob;
   seq: number;
   resolve: (result: ChunkResult) => void;
@@ -61,7 +70,19 @@ interface Slot {
 }
 
 const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
-const DEFAULT_WORKER = new URL(`./inference-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
+
+/** A worker module of src/core by name: its .ts source when running from source, else the built .js. */
+export function coreWorkerUrl(name: string): URL {
+  return new URL(`./${name}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
+}
+
+/** Starts a worker thread on `url`: a TypeScript source through tsx's bootstrap, built JavaScript directly. */
+export function startWorkerThread(url: URL, data: object): Worker {
+  const typescript = url.pathname.endsWith('.ts');
+  return new Worker(typescript ? BOOTSTRAP : url, { workerData: typescript ? { ...data, entry: url.href } : data });
+}
+
+const DEFAULT_WORKER = coreWorkerUrl('inference-worker');
 
 /**
  * Runs the model in worker threads so that onnxruntime's native work never blocks the event
@@ -107,7 +128,7 @@ export class InferencePool {
    * Runs one chunk of normalised audio for `job`: a higher priority runs sooner; an aborted job's
    * chunk leaves the line (one already on a worker finishes, and its result is dropped by the job).
    */
-  run(samples: Float32Array, job: PoolJob = { priority: 0 }): Promise<ChunkResult> {
+  run(samples: Float32Array, job: PoolJob = { priority: 0 }, options: RunOptions = {}): Promise<ChunkResult> {
     if (this.closed) return Promise.reject(new InferenceError('the inference pool is closed', this.options.modelName, [1, samples.length]));
     if (this.unavailable) return Promise.reject(new SttError('model_unavailable', undefined, { cause: this.unavailable }));
     const { signal } = job;
@@ -121,6 +142,7 @@ export class InferencePool {
       };
       const task: Task = {
         samples,
+        logProbs: options.logProbs,
         job,
         seq: this.seq++,
         resolve: (result) => {
@@ -158,7 +180,7 @@ export class InferencePool {
       if (!task || (reply.type !== 'result' && reply.type !== 'error')) return;
       slot.task = undefined;
       if (reply.type === 'result') {
-        task.resolve({ ids: reply.ids, probs: reply.probs, frames: reply.frames, vocab: reply.vocab, runMs: reply.runMs });
+        task.resolve({ ids: reply.ids, probs: reply.probs, frames: reply.frames, vocab: reply.vocab, runMs: reply.runMs, logProbs: reply.logProbs });
       } else {
         task.reject(new InferenceError(`inference failed: ${reply.message}`, this.options.modelName, [1, task.samples.length]));
       }
@@ -228,7 +250,7 @@ export class InferencePool {
       if (slot.task || this.waiting.length === 0) continue;
       const task = this.next();
       slot.task = task;
-      const request: WorkerRequest = { type: 'run', id: task.seq, samples: task.samples };
+      const request: WorkerRequest = { type: 'run', id: task.seq, samples: task.samples, logProbs: task.logProbs };
       slot.worker.postMessage(request);
     }
   }
@@ -242,16 +264,12 @@ function goesBefore(a: Task, b: Task): boolean {
 async function spawn(options: InferencePoolOptions): Promise<{ worker: Worker; device: Device; fallback?: string }> {
   const url = options.workerUrl ?? DEFAULT_WORKER;
   const data: WorkerData = { onnxPath: options.onnxPath, device: options.device, threads: options.threads };
-  // TypeScript sources (npm start, tests) load through tsx's bootstrap; built JavaScript directly.
-  const typescript = url.pathname.endsWith('.ts');
   // onnxruntime reads its telemetry switch when the worker creates its session, which is before
   // the worker answers; the switch is held until then (see onnxruntime-telemetry.ts).
   const releaseTelemetrySwitch = holdOnnxruntimeTelemetryOff();
   let worker: Worker;
   try {
-    worker = new Worker(typescript ? BOOTSTRAP : url, {
-      workerData: typescript ? { ...data, entry: url.href } : data,
-    });
+    worker = startWorkerThread(url, data);
   } catch (error) {
     releaseTelemetrySwitch();
     throw error;

@@ -3,12 +3,15 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
+import { keptFrames } from './chunking.js';
 import { argmaxFrames } from './ctc.js';
+import { logSoftmaxFrames } from './ctc-beam.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './inference-protocol.js';
 
 /**
  * One inference thread: owns one onnxruntime session, runs one chunk at a time and sends back
- * per-frame argmax ids and winner probabilities (not the whole logits matrix).
+ * per-frame argmax ids and winner probabilities (not the whole logits matrix), and for the beam
+ * search, when the request asks, the log-softmax of the frames the window keeps.
  */
 async function main(): Promise<void> {
   const port = parentPort;
@@ -73,10 +76,18 @@ async function main(): Promise<void> {
       if (dims.length !== 3 || dims[0] !== 1) throw new Error(`logits have shape [${dims.join(', ')}], expected [1, frames, vocab]`);
       const frames = dims[1];
       const vocab = dims[2];
-      const { ids, probs } = argmaxFrames(logits.data as Float32Array, frames, vocab);
+      const data = logits.data as Float32Array;
+      const { ids, probs } = argmaxFrames(data, frames, vocab);
+      let logProbs: Float32Array | undefined;
+      if (request.logProbs) {
+        const { from, to } = request.logProbs === 'all' ? { from: 0, to: frames } : keptFrames(request.logProbs, frames);
+        logProbs = logSoftmaxFrames(data.subarray(from * vocab, to * vocab), to - from, vocab);
+      }
       input.dispose();
       logits.dispose();
-      post({ type: 'result', id: request.id, ids, probs, frames, vocab, runMs }, [ids.buffer as ArrayBuffer, probs.buffer as ArrayBuffer]);
+      const transfer = [ids.buffer as ArrayBuffer, probs.buffer as ArrayBuffer];
+      if (logProbs) transfer.push(logProbs.buffer as ArrayBuffer);
+      post({ type: 'result', id: request.id, ids, probs, frames, vocab, runMs, logProbs }, transfer);
     } catch (error) {
       post({ type: 'error', id: request.id, message: error instanceof Error ? error.message : String(error) });
     }

@@ -13,6 +13,8 @@ export interface ModelFiles {
   /** preprocessor_config.json `do_normalize`: zero mean, unit variance per chunk. */
   doNormalize: boolean;
   samplingRate: number;
+  /** `lm.arpa` beside the graph, when the folder holds one. */
+  lmPath?: string;
 }
 
 export class ModelFilesError extends Error {
@@ -55,8 +57,12 @@ export const MODEL_FOLDER = {
     { name: 'tokenizer_config.json', need: 'optional', what: 'the pad token (the CTC blank), the word delimiter and the special tokens; by default `<pad>`, `|`, `<s>`, `</s>`, `<unk>`' },
     { name: 'special_tokens_map.json', need: 'optional', what: 'the same tokens, where tokenizer_config.json does not name them' },
     { name: 'config.json', need: 'convert', what: 'the architecture the converter builds the graph from; `pad_token_id` where no tokenizer file names the pad token' },
+    { name: 'lm.arpa', need: 'optional', what: 'a word n-gram language model (ARPA, `npx viet-stt lm:build`) for the beam search, unless `LM_PATH` names another' },
   ],
 } as const satisfies { onnx: readonly string[]; files: readonly ModelFolderFile[] };
+
+/** The language model's file in a model folder: a team's own, which no checkpoint or hub holds. */
+export const LM_FILE = 'lm.arpa' satisfies (typeof MODEL_FOLDER.files)[number]['name'];
 
 /** The names of the files beside the graph whose need is one of `needs`, in the table's order. */
 export function modelFolderFiles(...needs: ModelFileNeed[]): string[] {
@@ -86,7 +92,7 @@ export async function loadModelFiles(dir: string): Promise<ModelFiles> {
   const onnxPath = await findOnnx(dir);
   if (!onnxPath) throw new ModelFilesError(`no ONNX graph in ${dir}: a model folder holds ${modelFolderNeeds()}`);
   const json: Record<string, Record<string, unknown> | undefined> = {};
-  for (const file of MODEL_FOLDER.files) json[file.name] = await readJson(dir, file.name, file.need === 'load');
+  for (const file of MODEL_FOLDER.files) if (file.name.endsWith('.json')) json[file.name] = await readJson(dir, file.name, file.need === 'load');
   const preprocessor = json['preprocessor_config.json'] ?? {};
   const vocabulary = buildVocabulary({
     vocab: json['vocab.json'] as Record<string, number>,
@@ -103,6 +109,7 @@ export async function loadModelFiles(dir: string): Promise<ModelFiles> {
     vocabulary,
     doNormalize: preprocessor.do_normalize !== false,
     samplingRate,
+    ...((await pathExists(path.join(dir, LM_FILE))) && { lmPath: path.join(dir, LM_FILE) }),
   };
 }
 

@@ -5,6 +5,7 @@ import os from 'node:os';
 import PQueue from 'p-queue';
 import type { Logger } from '../logger.js';
 import { keptFrames, planWindows, type Chunk } from './chunking.js';
+import type { BeamDecoder } from './beam-decoder.js';
 import { decodeCtc } from './ctc.js';
 import { buildSegments } from './segments.js';
 import { SAMPLE_RATE, decodeAudio } from './decode.js';
@@ -38,6 +39,11 @@ export interface SpeechTranscriberOptions {
   metrics?: Metrics;
   /** ffmpeg processes at once; default the number of cores. */
   decodeConcurrency?: number;
+  /**
+   * The beam search, for jobs with hotwords (configured or their own) or when a language model
+   * is loaded. Unset: greedy CTC for every job.
+   */
+  beam?: BeamDecoder;
 }
 
 /**
@@ -50,7 +56,8 @@ export function windowsFor(samples: Float32Array, chunkSec: number, strideSec: n
 
 /**
  * Ties the core together, for audio that is already in (bytes in memory, or a file): admit → decode → peak-normalise → queue → per-chunk feature
- * normalisation and inference → stitch → greedy CTC.
+ * normalisation and inference → stitch → greedy CTC, or the beam search (hotwords, language
+ * model) in its own thread.
  */
 export class SpeechTranscriber implements Transcriber {
   private readonly decoders: PQueue;
@@ -94,7 +101,7 @@ export class SpeechTranscriber implements Transcriber {
         const transcript = await job.run(
           async () => {
             this.updateGauges();
-            return this.infer(samples, duration, started, job, options.onPartial);
+            return this.infer(samples, duration, started, job, options);
           },
           { durationSec: duration, onQueued: options.onQueued },
         );
@@ -152,13 +159,18 @@ export class SpeechTranscriber implements Transcriber {
    * priority as it stands (a promoted job's windows go first there too); a cancelled job stops
    * before its next window.
    */
-  private async infer(samples: Float32Array, duration: number, started: number, job: Job, onPartial: TranscribeOptions['onPartial']): Promise<Transcript> {
-    const { model, pool, chunkSec, strideSec } = this.options;
+  private async infer(samples: Float32Array, duration: number, started: number, job: Job, options: TranscribeOptions): Promise<Transcript> {
+    const { model, pool, chunkSec, strideSec, beam } = this.options;
+    const { onPartial } = options;
+    const hotwords = options.hotwords ?? [];
+    const useBeam = beam !== undefined && (beam.always || hotwords.length > 0);
     const { signal } = job;
     const chunks = windowsFor(samples, chunkSec, strideSec);
     job.windows = chunks.length;
     const ids: Int32Array[] = [];
     const probs: Float32Array[] = [];
+    const logProbs: Float32Array[] = [];
+    let vocab = 0;
     let inferenceMs = 0;
     for (const chunk of chunks) {
       signal.throwIfAborted();
@@ -169,20 +181,31 @@ export class SpeechTranscriber implements Transcriber {
         padded.set(piece);
         piece = padded;
       }
-      const result = await pool.run(piece, job);
+      const result = await pool.run(piece, job, useBeam ? { logProbs: chunks.length === 1 ? 'all' : chunk } : {});
       job.windowsDone++;
       inferenceMs += result.runMs;
       const { from, to } = chunks.length === 1 ? { from: 0, to: result.frames } : keptFrames(chunk, result.frames);
       ids.push(result.ids.subarray(from, to));
       probs.push(result.probs.subarray(from, to));
+      if (result.logProbs) logProbs.push(result.logProbs);
+      vocab = result.vocab;
       if (onPartial && ids.length < chunks.length) {
         // The last word heard may go on in the next window: only the words before it are final.
         const heard = decodeCtc({ ids: concat(ids, Int32Array), probs: concat(probs, Float32Array) }, model.vocabulary).words;
         onPartial({ text: heard.slice(0, -1).map((w) => w.word).join(' '), windowsDone: ids.length, windows: chunks.length });
       }
     }
-    const frames = { ids: concat(ids, Int32Array), probs: concat(probs, Float32Array) };
-    const { text, words } = decodeCtc(frames, model.vocabulary);
+    let frames = { ids: concat(ids, Int32Array), probs: concat(probs, Float32Array) };
+    let decoded = decodeCtc(frames, model.vocabulary);
+    if (useBeam) {
+      signal.throwIfAborted();
+      // The windows' kept frames, stitched as ids and probabilities are: one matrix, handed to the search.
+      const data = logProbs.length === 1 ? logProbs[0] : concat(logProbs, Float32Array);
+      const aligned = await beam.decode({ data, frames: frames.ids.length, vocab }, hotwords);
+      decoded = { text: aligned.text, words: aligned.words };
+      frames = aligned.alignment;
+    }
+    const { text, words } = decoded;
     onPartial?.({ text, windowsDone: chunks.length, windows: chunks.length });
     return {
       text,

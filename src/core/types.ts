@@ -63,6 +63,11 @@ export interface TranscribeOptions {
   /** Who the job is for (`telegram:<user id>`, say): within a length class, people take turns. */
   owner?: string;
   /**
+   * Words and phrases to favour in this job, on top of HOTWORDS (a name the model would
+   * misspell): the final text then comes from the beam search. @defaultValue none
+   */
+  hotwords?: readonly string[];
+  /**
    * Called as the model's windows finish, with the words heard so far that no later window can
    * change (the last word of a window may still grow), and how many windows are done.
    */

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import type { Config } from '../config.js';
+import { requestHotwords } from '../core/beam-hotwords.js';
 import { SttError, fileTooLarge, toSttError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import type { TranscribeOptions, Transcriber, Transcript } from '../core/types.js';
@@ -61,6 +62,8 @@ export interface AppOptions {
 
 /** Where the upload page's static files live. */
 export const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+/** The subtitles module the server uses, served to the page as it is at `/subtitles.js`. */
+export const SUBTITLES_MODULE = fileURLToPath(new URL('../core/subtitles.js', import.meta.url));
 
 const OUTPUT_FORMATS = ['json', 'text', 'txt', 'srt', 'vtt', 'verbose_json'] as const;
 type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -214,7 +217,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
     const format = outputFormat(audioRequest.fields.format ?? queryString(request, 'format') ?? 'json');
     const text = textStyle(audioRequest.fields.text ?? queryString(request, 'text') ?? 'spoken');
     const keep = historyStore(audioRequest.fields.history ?? queryString(request, 'history'), options.store);
-    const { transcript, label } = await runTranscription(request, audioRequest);
+    const hotwords = requestHotwords(audioRequest.fields.hotwords ?? queryString(request, 'hotwords'));
+    const { transcript, label } = await runTranscription(request, audioRequest, { hotwords });
     // The kept transcript's id, for GET and DELETE /transcripts/<id>.
     const historyId = keep && (await rememberHttpTranscript(keep, transcript));
     return sendTranscript(reply, transcript, format, text, (t) => ({ ...wav2vec2Body(t, label), ...(historyId && { history_id: historyId }) }));
@@ -225,7 +229,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
   registerOpenAiRoutes(app, {
     modelName: transcriber.status().model,
     createdAt: Math.floor(Date.now() / 1000),
-    transcribe: async (request, file, { onPartial }) => (await runTranscription(request, { audio: file, fields: {} }, onPartial)).transcript,
+    transcribe: async (request, file, { onPartial, hotwords }) => (await runTranscription(request, { audio: file, fields: {} }, { onPartial, hotwords })).transcript,
   });
 
   if (options.store) registerTranscriptRoutes(app, { store: options.store });
@@ -253,18 +257,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
 
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'], cacheControl: true, maxAge: '1h' });
+    app.get('/subtitles.js', async (_request, reply) => {
+      reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600');
+      return readFile(SUBTITLES_MODULE);
+    });
   }
 
   /** Runs one transcription; cancelled when the client goes away or the drain's deadline passes. */
   async function runTranscription(
     request: FastifyRequest,
     audioRequest: AudioRequest,
-    onPartial?: TranscribeOptions['onPartial'],
+    { onPartial, hotwords }: Pick<TranscribeOptions, 'onPartial' | 'hotwords'> = {},
   ): Promise<{ transcript: Transcript; label: string }> {
     const { audio } = audioRequest;
     if (!audio) throw new SttError('no_audio');
     const signal = inFlight.get(request.id)?.signal;
-    const options = { signal, jobId: request.id, source: 'http', onPartial };
+    const options = { signal, jobId: request.id, source: 'http', onPartial, hotwords };
     if ('path' in audio) {
       const file = await openAudioPath(config.audioDir, audio.path);
       try {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify';
+import { requestHotwords } from '../core/beam-hotwords.js';
 import { SttError } from '../core/errors.js';
 import { jobJson } from '../jobs/job-json.js';
 import type { JobBackend } from '../jobs/types.js';
@@ -37,7 +38,8 @@ export function registerJobRoutes<Log extends FastifyBaseLogger>(
     const { data, label, fields } = await options.audioOf(request);
     const callbackUrl = fields.callback_url ?? queryString(request, 'callback_url');
     const history = flag('history', fields.history ?? queryString(request, 'history'));
-    const view = await backend.submit(data, { source: 'http', filename: label, callbackUrl, history });
+    const hotwords = requestHotwords(fields.hotwords ?? queryString(request, 'hotwords'));
+    const view = await backend.submit(data, { source: 'http', filename: label, callbackUrl, history, hotwords });
     reply.code(202).header('location', `/jobs/${view.id}`);
     return { id: view.id, status: view.status, position: view.position, eta_sec: view.etaSec ?? null };
   });

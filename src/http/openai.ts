@@ -1,7 +1,8 @@
 import { PassThrough } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
-import { SttError, toSttError } from '../core/errors.js';
+import { requestHotwords } from '../core/beam-hotwords.js';
+import { SttError, toSttError, type ErrorCode } from '../core/errors.js';
 import type { TranscribeOptions, Transcript } from '../core/types.js';
 import type { RequestBody } from './body.js';
 import { sendTranscript } from './send-transcript.js';
@@ -20,15 +21,16 @@ export class ParamError extends SttError {
   constructor(
     readonly param: string,
     message: string,
+    code: ErrorCode = 'bad_request',
   ) {
-    super('bad_request', message);
+    super(code, message);
   }
 }
 
 /** What the OpenAI routes need from the app that mounts them. */
 export interface OpenAiRoutesOptions {
   /** Transcribes the request's uploaded file (the app's body reading and limits apply). */
-  transcribe(request: FastifyRequest, file: { data: Uint8Array; name: string }, options: Pick<TranscribeOptions, 'onPartial'>): Promise<Transcript>;
+  transcribe(request: FastifyRequest, file: { data: Uint8Array; name: string }, options: Pick<TranscribeOptions, 'onPartial' | 'hotwords'>): Promise<Transcript>;
   /** The model's own name, reported as the listed model's owner. */
   modelName: string;
   /** When the model was loaded (Unix seconds): the listed model's `created`. */
@@ -77,10 +79,11 @@ export function registerOpenAiRoutes<Log extends FastifyBaseLogger>(
     if (granularities.length > 0 && format !== 'verbose_json') {
       throw new ParamError('timestamp_granularities', 'timestamp_granularities[] needs response_format "verbose_json".');
     }
+    const hotwords = promptHotwords(fields.prompt);
     const stream = fields.stream === 'true';
-    if (stream) return streamTranscript(request, reply, body.file, options);
+    if (stream) return streamTranscript(request, reply, body.file, options, hotwords);
 
-    const transcript = await options.transcribe(request, body.file, {});
+    const transcript = await options.transcribe(request, body.file, { hotwords });
     // People read what this route returns: the written form (digits, dates, money), while
     // word timings stay on the words as spoken.
     return sendTranscript(reply, transcript, format, toWritten, (t) =>
@@ -102,6 +105,19 @@ function stableWritten(spoken: string): string {
   let end = Math.max(0, words.length - HELD_BACK_WORDS);
   while (end > 0 && /^(?:\d+|không|một|mốt|hai|ba|bốn|tư|năm|lăm|nhăm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|triệu|tỷ|tỉ|linh|lẻ|rưỡi|phẩy|ngày|mùng|tháng|giờ|phút|kém)$/.test(words[end - 1])) end--;
   return end === 0 ? '' : `${toWritten(words.slice(0, end).join(' '))} `;
+}
+
+/**
+ * `prompt`: the words and names to expect, separated by commas, as hotwords of this request
+ * (the way Whisper's prompt is used for spellings); a prompt with no comma is one phrase.
+ */
+function promptHotwords(prompt: string | undefined): string[] {
+  try {
+    return requestHotwords(prompt);
+  } catch (error) {
+    if (error instanceof SttError) throw new ParamError('prompt', error.message, error.code);
+    throw error;
+  }
 }
 
 function responseFormat(value: string | undefined): ResponseFormat {
@@ -139,6 +155,7 @@ async function streamTranscript(
   reply: FastifyReply,
   file: { data: Uint8Array; name: string },
   options: OpenAiRoutesOptions,
+  hotwords: string[],
 ): Promise<FastifyReply> {
   const events = new PassThrough();
   let sent = '';
@@ -162,6 +179,7 @@ async function streamTranscript(
   try {
     const transcript = await options.transcribe(request, file, {
       onPartial: ({ text }) => delta(stableWritten(text)),
+      hotwords,
     });
     const text = toWritten(transcript.text);
     delta(text);

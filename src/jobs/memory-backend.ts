@@ -89,6 +89,7 @@ export class MemoryJobBackend implements JobBackend {
         jobId: id,
         source: request.source,
         owner: request.owner,
+        hotwords: request.hotwords,
         onAdmitted: admitted,
         onPartial: ({ windowsDone, windows }) => {
           const now = { done: windowsDone, at: performance.now() };

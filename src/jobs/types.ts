@@ -13,6 +13,8 @@ export interface JobRequest {
   filename?: string;
   /** Seconds, when known before decoding (bots know it from the platform). */
   durationHint?: number;
+  /** This job's hotwords (the `hotwords` field), on top of HOTWORDS. */
+  hotwords?: readonly string[];
   /** Validated against CALLBACK_ALLOWED_HOSTS at submit. */
   callbackUrl?: string;
   /** Keep the transcript (stored later by the store). */

@@ -5,7 +5,7 @@ import { readSafetensors } from './checkpoint/safetensors.js';
 import { CheckpointError, type StateDict } from './checkpoint/state-dict.js';
 import { readTorchZip } from './checkpoint/torch-zip.js';
 import { buildWav2Vec2Onnx, parseWav2Vec2Config, Wav2Vec2ConversionError } from './wav2vec2-graph.js';
-import { MODEL_FOLDER } from '../core/model-files.js';
+import { LM_FILE, MODEL_FOLDER } from '../core/model-files.js';
 import { pathExists } from '../path-exists.js';
 
 /** Options of convertCheckpoint. */
@@ -83,7 +83,7 @@ export async function convertCheckpoint(srcDir: string, outDir: string, options:
   for (const { name } of MODEL_FOLDER.files) {
     const from = path.join(srcDir, name);
     if (!(await pathExists(from))) {
-      missing.push(name);
+      if (name !== LM_FILE) missing.push(name);
       continue;
     }
     if (!sameDir) {

@@ -88,6 +88,7 @@ export class QueueTranscriber implements Transcriber {
         {
           source: options.source ?? 'unknown',
           owner: options.owner,
+          ...(options.hotwords?.length ? { hotwords: options.hotwords } : {}),
           logId: options.jobId,
           createdAt: new Date().toISOString(),
           ...(reply ? { reply: { platform: reply.platform, front: front.replies.frontId, record: reply.record } } : {}),

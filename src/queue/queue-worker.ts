@@ -71,6 +71,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
           jobId: job.data.logId ?? id,
           source: job.data.source,
           owner: job.data.owner,
+          hotwords: job.data.hotwords,
           onPartial: (partial) => {
             const progress: QueuedJobProgress = { text: partial.text, windowsDone: partial.windowsDone, windows: partial.windows };
             job.updateProgress(progress as unknown as object).catch((error: unknown) => jobLog.debug({ err: String(error) }, 'could not report progress'));

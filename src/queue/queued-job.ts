@@ -7,6 +7,8 @@ export interface QueuedJobData {
   /** http, telegram, discord, cli: a metrics label, as in the embedded queue. */
   source: string;
   owner?: string;
+  /** This request's hotwords, on top of the worker's HOTWORDS. */
+  hotwords?: readonly string[];
   /** The request's or message's id, so that the worker's log lines join the front's. */
   logId?: string;
   /** The upload's name, for an async job's view. */

@@ -40,7 +40,7 @@ export class RedisJobBackend implements JobBackend {
   async submit(audio: Uint8Array, request: JobRequest): Promise<JobView> {
     if (request.callbackUrl !== undefined) this.options.callbacks.check(request.callbackUrl);
     const createdAt = new Date().toISOString();
-    const data: AsyncJobData = { source: request.source, owner: request.owner, filename: request.filename, createdAt, async: true, callbackUrl: request.callbackUrl };
+    const data: AsyncJobData = { source: request.source, owner: request.owner, filename: request.filename, createdAt, async: true, ...(request.hotwords?.length ? { hotwords: request.hotwords } : {}), callbackUrl: request.callbackUrl };
     const { id, ahead } = await this.options.front.submit(audio, data, { durationSec: request.durationHint });
     return { id, status: 'queued', position: ahead, progress: 0, filename: request.filename, createdAt };
   }

@@ -5,38 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Metrics } from '../../src/core/metrics.js';
 import { encodeWav } from '../../src/core/wav.js';
-import { buildApp } from '../../src/http/app.js';
-import { rememberHttpTranscript } from '../../src/http/transcripts.js';
-import { MemoryJobBackend } from '../../src/jobs/memory-backend.js';
-import { openStore, type Store } from '../../src/store/index.js';
-import { createLogger } from '../../src/logger.js';
+import { openStore } from '../../src/store/index.js';
 import { synthesizeSpeech } from '../../testkit/tone-model.js';
 import { speech } from '../support/audio.js';
-import { testCore } from '../support/core.js';
-import { ffmpegChildren, postFile, waitUntil } from '../support/server.js';
+import { ffmpegChildren, postFile, startJobServer, waitUntil } from '../support/server.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** The service's app with the embedded job backend, on a real port over the tone-model core. */
-async function startJobServer(env: Record<string, string> = {}, store?: Store) {
-  const log = createLogger({ level: 'silent' });
-  const metrics = new Metrics({ defaultMetrics: false });
-  const { core, config } = await testCore(env, log, { metrics });
-  const jobs = MemoryJobBackend.fromConfig(config, core.transcriber, log, store && ((transcript) => rememberHttpTranscript(store, transcript)));
-  const app = await buildApp({ config, transcriber: core.transcriber, logger: log, metrics, jobs, store });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    url,
-    jobs,
-    async close() {
-      await app.close();
-      await jobs.close();
-      await core.close();
-    },
-  };
-}
 type JobServer = Awaited<ReturnType<typeof startJobServer>>;
 
 async function json(response: Response): Promise<Record<string, unknown>> {

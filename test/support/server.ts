@@ -3,7 +3,10 @@ import http from 'node:http';
 import os from 'node:os';
 import { buildApp } from '../../src/http/app.js';
 import { Metrics } from '../../src/core/metrics.js';
+import { rememberHttpTranscript } from '../../src/http/transcripts.js';
+import { MemoryJobBackend } from '../../src/jobs/memory-backend.js';
 import { createLogger, type Logger } from '../../src/logger.js';
+import type { Store } from '../../src/store/index.js';
 import { testCore } from './core.js';
 
 export { ffmpegChildren } from '../../testkit/processes.js';
@@ -63,4 +66,23 @@ export async function waitUntil<T>(check: () => Promise<T | undefined>, timeoutM
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** The service's app with the embedded job backend, on a real port over the tone-model core. */
+export async function startJobServer(env: Record<string, string> = {}, store?: Store) {
+  const log = createLogger({ level: 'silent' });
+  const metrics = new Metrics({ defaultMetrics: false });
+  const { core, config } = await testCore(env, log, { metrics });
+  const jobs = MemoryJobBackend.fromConfig(config, core.transcriber, log, store && ((transcript) => rememberHttpTranscript(store, transcript)));
+  const app = await buildApp({ config, transcriber: core.transcriber, logger: log, metrics, jobs, store });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url,
+    jobs,
+    async close() {
+      await app.close();
+      await jobs.close();
+      await core.close();
+    },
+  };
 }
