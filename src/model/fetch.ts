@@ -4,7 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
-import { MODEL_FOLDER, modelFolderFiles } from '../core/model-files.js';
+import { LM_FILE, MODEL_FOLDER, modelFolderFiles } from '../core/model-files.js';
 import type { Logger } from '../logger.js';
 import { HubClient, HubHttpError, HubNetworkError, HubResponseError, type HubFile, type RepoListing } from './hub.js';
 
@@ -292,9 +292,10 @@ export async function fetchModel(options: FetchModelOptions): Promise<FetchResul
     await place(path.join(staged, MODEL_FOLDER.onnx[0]), MODEL_FOLDER.onnx[0]);
   }
 
-  // Optional files left from an earlier model would describe the wrong one.
+  // Optional files left from an earlier model would describe the wrong one; a team's own
+  // language model is theirs, whatever model it sits beside.
   for (const { name } of MODEL_FOLDER.files) {
-    if (!placed.includes(name)) await rm(path.join(dir, name), { force: true });
+    if (!placed.includes(name) && name !== LM_FILE) await rm(path.join(dir, name), { force: true });
   }
   await rm(downloadRoot, { recursive: true, force: true });
   logger.info({ repo, commit, dir, files: placed }, `model ${repo} is ready in ${dir}`);
