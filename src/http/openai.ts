@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
-import { requestHotwords } from '../core/beam-hotwords.js';
+import { MAX_HOTWORD_CHARS, requestHotwords, splitHotwords } from '../core/beam-hotwords.js';
 import { SttError, toSttError, type ErrorCode } from '../core/errors.js';
 import type { TranscribeOptions, Transcript } from '../core/types.js';
 import type { RequestBody } from './body.js';
@@ -109,11 +109,14 @@ function stableWritten(spoken: string): string {
 
 /**
  * `prompt`: the words and names to expect, separated by commas, as hotwords of this request
- * (the way Whisper's prompt is used for spellings); a prompt with no comma is one phrase.
+ * (the way Whisper's prompt is used for spellings); a prompt with no comma is one phrase. A
+ * piece too long for a phrase (a sentence, as clients written for Whisper send) gives its words.
  */
 function promptHotwords(prompt: string | undefined): string[] {
   try {
-    return requestHotwords(prompt);
+    if (prompt === undefined) return [];
+    const pieces = splitHotwords(prompt).flatMap((piece) => ([...piece].length > MAX_HOTWORD_CHARS ? piece.split(' ') : [piece]));
+    return requestHotwords([...new Set(pieces)].join(','));
   } catch (error) {
     if (error instanceof SttError) throw new ParamError('prompt', error.message, error.code);
     throw error;

@@ -76,6 +76,10 @@ describe('hotwords and a language model on the whole path', () => {
     expect(plain.text).toBe(GREEDY);
     const hinted = await client.audio.transcriptions.create({ file: await toFile(await speech(SAID, 'wav', { blend: BLEND }), 'note.wav'), model: 'wav2vec2', prompt: 'lộc' });
     expect(hinted.text).toBe(SAID);
+    // A prompt written as a sentence, as clients written for Whisper send it, gives its words.
+    const sentence = 'Cuộc gọi hôm nay với anh lộc về hợp đồng quý bốn của phòng kinh doanh miền bắc';
+    const fromSentence = await client.audio.transcriptions.create({ file: await toFile(await speech(SAID, 'wav', { blend: BLEND }), 'note.wav'), model: 'wav2vec2', prompt: sentence });
+    expect(fromSentence.text).toBe(SAID);
   });
 
   it('HOTWORDS in the settings favours the name for every request', async () => {
