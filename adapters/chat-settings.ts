@@ -1,8 +1,9 @@
+import { MAX_HOTWORDS, MAX_HOTWORD_CHARS, splitHotwords } from '../src/core/beam-hotwords.js';
 import type { Transcript } from '../src/core/types.js';
 import type { ChatKey, ChatSettings, Store } from '../src/store/index.js';
 import { toWritten } from '../src/text/written.js';
 import type { JobAnswer, JobRequest, ReplyRecord, ReplyTarget } from './job-runner.js';
-import type { EffectiveSettings, ReplyLanguage, SettingName } from './replies.js';
+import { hotwordTooLongReply, hotwordsReply, hotwordsSaved, text, tooManyHotwordsReply, type EffectiveSettings, type ReplyLanguage, type SettingName } from './replies.js';
 
 /**
  * What both bots do with a chat's settings: fill in the defaults, change one, turn a transcript
@@ -17,6 +18,7 @@ export function effectiveSettings(stored: ChatSettings, defaults: EffectiveSetti
     timestamps: stored.timestamps ?? defaults.timestamps,
     textStyle: stored.textStyle ?? defaults.textStyle,
     history: stored.history ?? defaults.history,
+    ...(stored.hotwords?.length ? { hotwords: stored.hotwords } : {}),
   };
 }
 
@@ -39,6 +41,40 @@ export function toggle(name: SettingName, settings: EffectiveSettings): ChatSett
     case 'history':
       return { history: !settings.history };
   }
+}
+
+/** The words that clear a chat's hotwords instead of setting them. */
+const CLEAR_HOTWORDS = new Set(['clear', '-']);
+
+/** What a chat's hotwords command needs beside its text. */
+export interface HotwordsCommand {
+  /** The chat's settings as they apply now: its hotwords and its language. */
+  settings: EffectiveSettings;
+  /** The platform's command with an example, for a chat that has none yet. */
+  usage: string;
+  /** The platform's message limit: a long list is shown in part. */
+  messageLimit: number;
+  /** Whether the one who sent it may change this chat's settings (asked only for a change). */
+  mayChange(): Promise<boolean>;
+}
+
+/**
+ * Both bots' hotwords command, from the text after it: nothing shows the chat's list; `clear`
+ * or `-` removes it; else the words and phrases, separated by commas (or new lines), replace
+ * it, within the limits of the HTTP `hotwords` field. Returns the reply and whether the list
+ * changed.
+ */
+export async function hotwordsCommand(store: Store, chat: ChatKey, argument: string, command: HotwordsCommand): Promise<{ reply: string; changed: boolean }> {
+  const { language } = command.settings;
+  const clear = CLEAR_HOTWORDS.has(argument.trim().toLowerCase());
+  const hotwords = clear ? [] : splitHotwords(argument);
+  if (!clear && hotwords.length === 0) return { reply: hotwordsReply(command.settings.hotwords ?? [], command.usage, language, command.messageLimit), changed: false };
+  if (!(await command.mayChange())) return { reply: text('adminsOnly', language), changed: false };
+  if (hotwords.length > MAX_HOTWORDS) return { reply: tooManyHotwordsReply(hotwords.length, MAX_HOTWORDS, language), changed: false };
+  const long = hotwords.find((hotword) => [...hotword].length > MAX_HOTWORD_CHARS);
+  if (long !== undefined) return { reply: hotwordTooLongReply([...long].slice(0, 20).join('').trimEnd(), MAX_HOTWORD_CHARS, language), changed: false };
+  const stored = await store.updateSettings(chat, { hotwords: clear ? undefined : hotwords });
+  return { reply: clear ? text('hotwordsCleared', language) : hotwordsSaved(stored.hotwords ?? [], language, command.messageLimit), changed: true };
 }
 
 /** A time in a transcript as m:ss. */

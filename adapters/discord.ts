@@ -30,7 +30,7 @@ import type { Transcriber } from '../src/core/types.js';
 import { redactSecrets, type Logger } from '../src/logger.js';
 import type { HandedOverOutcome } from '../src/queue/reply-handover.js';
 import type { ChatKey, ChatSettings, Store } from '../src/store/index.js';
-import { BASE_DEFAULTS, answerFrom, effectiveSettings } from './chat-settings.js';
+import { BASE_DEFAULTS, answerFrom, effectiveSettings, hotwordsCommand } from './chat-settings.js';
 import { JobRunner, type MediaRef, type ReplyAddress, type ReplyRecord, type ReplyTarget } from './job-runner.js';
 import { errorReply, settingChanged, text, type EffectiveSettings, type ReplyLanguage, type SettingName } from './replies.js';
 import { BOT_STOP_GRACE_MS, DISCORD_MESSAGE_LIMIT, downloadCapped, downloadLimits } from './shared.js';
@@ -85,6 +85,9 @@ export const DISCORD_COMMANDS: RESTPutAPIApplicationCommandsJSONBody = [
       subcommand('timestamps', 'Times in the transcripts', [onOff('state')]),
       subcommand('style', 'Written form, or the words as heard', [choice('style', ['written', 'raw'])]),
       subcommand('history', 'Keep this channel\'s transcripts, to search them', [onOff('state')]),
+      subcommand('hotwords', 'Names and terms to expect here: show, set or clear them', [
+        { type: ApplicationCommandOptionType.String, name: 'words', description: 'Comma-separated, e.g. Lộc, Khánh Linh; "clear" removes them', required: false },
+      ]),
       subcommand('search', 'Find what was said in this channel', [
         { type: ApplicationCommandOptionType.String, name: 'words', description: 'Words or a "quoted phrase"', required: true, max_length: 200 },
         { type: ApplicationCommandOptionType.String, name: 'next', description: 'The page token a search gave', required: false },
@@ -368,6 +371,7 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
           typing: () => keepTyping(message.channel, context),
           // A reply that only this front can send (an interaction's) does not travel.
           record: reply.address ? record : undefined,
+          hotwords: settings.hotwords,
         });
       }
     });
@@ -407,7 +411,19 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
         return;
       }
       // Discord shows the command to Manage Channels only; a server may widen that, the bot does not.
-      if (interaction.inGuild() && !interaction.memberPermissions.has(PermissionFlagsBits.ManageChannels)) {
+      const mayChange = !interaction.inGuild() || interaction.memberPermissions.has(PermissionFlagsBits.ManageChannels);
+      if (sub === 'hotwords') {
+        const { reply, changed } = await hotwordsCommand(store, key, interaction.options.getString('words') ?? '', {
+          settings: before,
+          usage: `/${SETTINGS_COMMAND_NAME} hotwords words: Lộc, Khánh Linh`,
+          messageLimit: DISCORD_MESSAGE_LIMIT,
+          mayChange: async () => mayChange,
+        });
+        if (changed) logger.info({ ...context, setting: 'hotwords' }, 'discord channel setting changed');
+        await answer(reply);
+        return;
+      }
+      if (!mayChange) {
         await answer(text('adminsOnly', before.language));
         return;
       }

@@ -119,6 +119,11 @@ export interface JobRequest extends JobAnswer {
    * @defaultValue none: only this process can answer
    */
   record?: ReplyRecord;
+  /**
+   * The chat's own hotwords, decoded for on top of HOTWORDS (as the HTTP `hotwords` field).
+   * @defaultValue none: HOTWORDS only
+   */
+  hotwords?: readonly string[];
 }
 
 /** What {@link JobRunner} needs. */
@@ -308,6 +313,7 @@ export class JobRunner {
         owner: request.owner,
         // A shared queue picks the job's length class from what the platform declared.
         durationHint: request.media.duration,
+        hotwords: request.hotwords,
         reply: record && {
           platform: record.address.platform,
           record,

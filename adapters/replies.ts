@@ -73,6 +73,7 @@ export const TEXTS = {
   searchNothing: { icon: '🔎', vi: 'Không tìm thấy tin nhắn thoại nào có những từ này.', en: 'No voice message with these words.' },
   searchHistoryOff: { icon: '🔎', vi: 'Lịch sử đang tắt: bật nó trong cài đặt để tìm lại lời đã nói.', en: 'History is off: turn it on in the settings to find what was said.' },
   searchMore: { icon: '⬇️', vi: 'Thêm kết quả', en: 'More results' },
+  hotwordsCleared: { icon: '🗑️', vi: 'Đã xoá từ khoá của cuộc trò chuyện này.', en: 'This chat\'s hotwords are removed.' },
 } as const satisfies Record<string, Bilingual>;
 
 /** The name of a fixed text. */
@@ -176,6 +177,8 @@ export interface EffectiveSettings {
   timestamps: boolean;
   textStyle: 'written' | 'raw';
   history: boolean;
+  /** The chat's own hotwords, decoded for on top of HOTWORDS; absent: none of its own. */
+  hotwords?: readonly string[];
 }
 
 const ON_OFF = (on: boolean): Bilingual => (on ? { icon: '', vi: 'bật', en: 'on' } : { icon: '', vi: 'tắt', en: 'off' });
@@ -233,4 +236,47 @@ function isoDay(date: Date): string {
 /** A time as YYYY-MM-DD HH:MM UTC. */
 function isoMinute(date: Date): string {
   return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/**
+ * A list of hotwords after `head`, within `limit` characters: as many as fit, then how many more
+ * (a hundred long phrases pass both platforms' message limits).
+ */
+function withHotwords(head: string, hotwords: readonly string[], limit: number): string {
+  const all = `${head}: ${hotwords.join(', ')}`;
+  if (all.length <= limit) return all;
+  let shown = `${head}:`;
+  for (const [i, hotword] of hotwords.entries()) {
+    const more = ` … (+${hotwords.length - i - 1})`;
+    const next = `${shown}${i === 0 ? ' ' : ', '}${hotword}`;
+    if (next.length + more.length > limit) return `${shown} … (+${hotwords.length - i})`;
+    shown = next;
+  }
+  return shown;
+}
+
+/**
+ * What a chat's hotwords command answers with no list: the chat's own hotwords, or that it has
+ * none and how to set them (`usage`, the platform's command with an example); within `limit`
+ * characters, the platform's message limit.
+ */
+export function hotwordsReply(hotwords: readonly string[], usage: string, language: ReplyLanguage, limit: number): string {
+  if (hotwords.length === 0) return `${say({ icon: '🏷️', vi: 'Chưa có từ khoá riêng, đặt chúng bằng', en: 'No hotwords yet, set them with' }, language)}: ${usage}`;
+  return withHotwords(say({ icon: '🏷️', vi: 'Từ khoá của cuộc trò chuyện này', en: 'This chat\'s hotwords' }, language), hotwords, limit);
+}
+
+/** The answer to a new list of hotwords: how many, and the list as kept, within `limit` characters. */
+export function hotwordsSaved(hotwords: readonly string[], language: ReplyLanguage, limit: number): string {
+  const count = hotwords.length;
+  return withHotwords(say({ icon: '✅', vi: `Đã lưu ${count} từ khoá`, en: `${count} ${count === 1 ? 'hotword' : 'hotwords'} saved` }, language), hotwords, limit);
+}
+
+/** The refusal of more hotwords than one chat may keep. */
+export function tooManyHotwordsReply(count: number, max: number, language: ReplyLanguage): string {
+  return say({ icon: '⚠️', vi: `Tối đa ${max} từ khoá (đã gửi ${count}).`, en: `At most ${max} hotwords (${count} given).` }, language);
+}
+
+/** The refusal of a hotword over the length limit, quoting its start. */
+export function hotwordTooLongReply(start: string, max: number, language: ReplyLanguage): string {
+  return say({ icon: '⚠️', vi: `Mỗi từ khoá tối đa ${max} ký tự: "${start}…" dài hơn.`, en: `Each hotword has at most ${max} characters: "${start}…" is longer.` }, language);
 }

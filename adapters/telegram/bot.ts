@@ -6,7 +6,7 @@ import type { Transcriber } from '../../src/core/types.js';
 import type { Logger } from '../../src/logger.js';
 import type { HandedOverOutcome } from '../../src/queue/reply-handover.js';
 import type { ChatKey, Store } from '../../src/store/index.js';
-import { BASE_DEFAULTS, answerFrom, effectiveSettings, toggle } from '../chat-settings.js';
+import { BASE_DEFAULTS, answerFrom, effectiveSettings, hotwordsCommand, toggle } from '../chat-settings.js';
 import { JobRunner, type MediaRef, type ReplyAddress, type ReplyRecord, type ReplyTarget } from '../job-runner.js';
 import {
   errorReply,
@@ -310,6 +310,12 @@ class TelegramTranscriptionBot implements TelegramBot {
     bot.command('search', (ctx) =>
       this.background({ stage: 'search', chatId: ctx.chat.id, messageId: ctx.message.message_id }, () => this.search(ctx.message, ctx.payload.trim())),
     );
+    bot.command('hotwords', (ctx) => {
+      const where: Where = { stage: 'hotwords', chatId: ctx.chat.id, messageId: ctx.message.message_id };
+      const { message, payload } = ctx;
+      // In the chat's order: a voice note sent after the command is decoded with the new list.
+      void this.runner.inOrder(this.chatKey(ctx.chat.id), () => this.hotwords(message, payload).catch((error: unknown) => this.fail(error, where)));
+    });
     bot.on('callback_query', (ctx) => this.background({ stage: 'button', chatId: ctx.chat?.id, replied: true }, () => this.onButton(ctx.callbackQuery)));
     bot.on('my_chat_member', (ctx) => {
       const { chat, new_chat_member: member } = ctx.myChatMember;
@@ -429,6 +435,7 @@ class TelegramTranscriptionBot implements TelegramBot {
           media: this.media(audio),
           typing: () => this.keepTyping(chat.id),
           record,
+          hotwords: settings.hotwords,
         });
       } catch (error) {
         this.fail(error, where);
@@ -591,6 +598,19 @@ class TelegramTranscriptionBot implements TelegramBot {
     await this.store.forget(this.storeKey(message.chat.id));
     this.log.info({ chatId: message.chat.id }, 'telegram chat forgotten on request');
     await this.send(message.chat.id, message.message_id, text('forgotten', language));
+  }
+
+  /** `/hotwords [list | clear]`: shows, sets or clears the chat's own hotwords (administrators only change them, in groups). */
+  private async hotwords(message: Message, argument: string): Promise<void> {
+    const { chat } = message;
+    const { reply, changed } = await hotwordsCommand(this.store, this.storeKey(chat.id), argument, {
+      settings: await this.settingsOf(chat, message.from),
+      usage: '/hotwords Lộc, Khánh Linh',
+      messageLimit: TELEGRAM_MESSAGE_LIMIT,
+      mayChange: () => this.mayChange(chat, message.from),
+    });
+    if (changed) this.log.info({ chatId: chat.id, userId: message.from?.id }, 'telegram chat hotwords changed');
+    await this.send(chat.id, message.message_id, reply);
   }
 
   private async history(message: Message): Promise<void> {

@@ -21,6 +21,7 @@ export const BOT_COMMANDS = [
 /** The commands that change or delete what a chat keeps. */
 const KEEPER_COMMANDS = [
   { command: 'settings', description: 'Cài đặt: ngôn ngữ, tự chép lời, lịch sử (settings)' },
+  { command: 'hotwords', description: 'Tên riêng và thuật ngữ của nhóm (names and terms to expect)' },
   { command: 'forget', description: 'Xoá cài đặt và lịch sử (delete settings and history)' },
 ] as const;
 

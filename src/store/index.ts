@@ -26,6 +26,12 @@ export interface ChatSettings {
   timestamps?: boolean;
   textStyle?: TextStyle;
   history?: boolean;
+  /**
+   * The chat's own hotwords (names and terms its voice notes are decoded to favour, on top of
+   * HOTWORDS): at most 100, each at most 64 characters, as the HTTP `hotwords` field. An empty
+   * list in a patch clears it, as `undefined` does.
+   */
+  hotwords?: readonly string[];
 }
 
 /** What is remembered of one transcript when a chat has `history` on: the text, never the audio. */

@@ -21,6 +21,8 @@ export interface ChatSettingsTable {
   timestamps: Flag;
   text_style: string | null;
   history: Flag;
+  /** The chat's hotwords as a JSON array of strings; NULL: none of its own. */
+  hotwords: string | null;
   updated_at: EpochMs;
 }
 

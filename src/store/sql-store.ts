@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Migrator, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { hotwordProblem } from '../core/beam-hotwords.js';
 import type { Logger } from '../logger.js';
 import type { ChatKey, ChatSettings, HistoryEntry, Platform, SearchHit, SearchPage, Store, StoredTranscript } from './index.js';
 import { migrationProvider } from './migrations/index.js';
@@ -32,7 +33,8 @@ const SETTING_COLUMNS = {
   timestamps: { column: 'timestamps', values: 'flag' },
   textStyle: { column: 'text_style', values: ['written', 'raw'] },
   history: { column: 'history', values: 'flag' },
-} as const satisfies Record<keyof ChatSettings, { column: keyof ChatSettingsTable; values: 'flag' | readonly string[] }>;
+  hotwords: { column: 'hotwords', values: 'hotwords' },
+} as const satisfies Record<keyof ChatSettings, { column: keyof ChatSettingsTable; values: 'flag' | 'hotwords' | readonly string[] }>;
 
 type SettingKey = keyof typeof SETTING_COLUMNS;
 type SettingColumn = (typeof SETTING_COLUMNS)[SettingKey]['column'];
@@ -45,6 +47,7 @@ function settingValues(patch: ChatSettings): SettingValues {
     if (!Object.hasOwn(SETTING_COLUMNS, key)) throw new TypeError(`Unknown chat setting "${key}"`);
     const { column, values: allowed } = SETTING_COLUMNS[key as SettingKey];
     if (value === undefined) values[column] = null;
+    else if (allowed === 'hotwords') values[column] = hotwordsValue(value);
     else if (allowed === 'flag') {
       if (typeof value !== 'boolean') throw new TypeError(`Chat setting "${key}" must be true or false`);
       values[column] = value ? 1 : 0;
@@ -56,13 +59,37 @@ function settingValues(patch: ChatSettings): SettingValues {
   return values as SettingValues;
 }
 
+/** A list of hotwords as its column holds it: JSON, NULL for none; checked against the request limits. */
+function hotwordsValue(value: unknown): string | null {
+  if (!Array.isArray(value) || !value.every((word) => typeof word === 'string' && word.trim() !== '')) {
+    throw new TypeError('Chat setting "hotwords" must be a list of words and phrases');
+  }
+  const problem = hotwordProblem(value);
+  if (problem) throw new TypeError(`Chat setting "hotwords": ${problem}`);
+  return value.length === 0 ? null : JSON.stringify(value);
+}
+
+/** The hotwords a column holds; anything but a JSON list of strings reads as none. */
+function hotwordsOf(value: string): string[] | undefined {
+  try {
+    const list: unknown = JSON.parse(value);
+    if (Array.isArray(list) && list.length > 0 && list.every((word) => typeof word === 'string')) return list as string[];
+  } catch {
+    // not ours
+  }
+  return undefined;
+}
+
 function settingsOf(row: Selectable<ChatSettingsTable> | undefined): ChatSettings {
-  const settings: Record<string, boolean | string> = {};
+  const settings: Record<string, boolean | string | string[]> = {};
   if (!row) return settings;
   for (const [key, { column, values }] of Object.entries(SETTING_COLUMNS)) {
     const value = row[column];
     if (value === null || value === undefined) continue;
-    settings[key] = values === 'flag' ? Boolean(value) : String(value);
+    if (values === 'hotwords') {
+      const hotwords = hotwordsOf(String(value));
+      if (hotwords) settings[key] = hotwords;
+    } else settings[key] = values === 'flag' ? Boolean(value) : String(value);
   }
   return settings as ChatSettings;
 }

@@ -112,7 +112,7 @@ describe('Discord bot against a fake Discord', () => {
     ]);
     const subcommands = fake.registeredCommands()[1].options ?? [];
     expect(subcommands.map((o) => [o.type, o.name])).toEqual(
-      ['auto', 'language', 'timestamps', 'style', 'history', 'search', 'forget'].map((name) => [ApplicationCommandOptionType.Subcommand, name]),
+      ['auto', 'language', 'timestamps', 'style', 'history', 'hotwords', 'search', 'forget'].map((name) => [ApplicationCommandOptionType.Subcommand, name]),
     );
     // Heartbeats are answered (op 1 → op 11): the connection is not a zombie.
     await fake.waitFor((c) => c.kind === 'gateway' && c.direction === 'sent' && c.op === GatewayOpcodes.HeartbeatAck, 3_000);

@@ -865,12 +865,12 @@ describe('Telegram chat settings and history, kept in the store', () => {
     expect(sentIn(fake, PRIVATE_MINH).filter(([, t]) => t.startsWith('⚙️'))).toHaveLength(1);
   });
 
-  it('registers /settings and /forget for private chats and group administrators, not for everyone', async () => {
+  it('registers /settings, /hotwords and /forget for private chats and group administrators, not for everyone', async () => {
     const { fake } = await startBot();
     const names = (scope: string): unknown[] => (fake.commandsByScope[scope] as { command: string }[]).map((c) => c.command);
     expect(names('default')).toEqual(['help', 'status', 'transcribe', 'search', 'history']);
-    expect(names('all_private_chats')).toEqual(['help', 'status', 'transcribe', 'search', 'history', 'settings', 'forget']);
-    expect(names('all_chat_administrators')).toEqual(['help', 'status', 'transcribe', 'search', 'history', 'settings', 'forget']);
+    expect(names('all_private_chats')).toEqual(['help', 'status', 'transcribe', 'search', 'history', 'settings', 'hotwords', 'forget']);
+    expect(names('all_chat_administrators')).toEqual(['help', 'status', 'transcribe', 'search', 'history', 'settings', 'hotwords', 'forget']);
   });
 
   it('in a group only administrators change a setting: a member is refused in the press\'s answer, and nothing changes', async () => {

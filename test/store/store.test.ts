@@ -124,10 +124,10 @@ describe.each(engines)('the store on $name', (engine) => {
 
       await (await site.open({ logger })).close();
       const recorded = await site.migrations();
-      expect(recorded.map((m) => m.name)).toEqual(['0001-chat-settings', '0002-transcripts']);
+      expect(recorded.map((m) => m.name)).toEqual(['0001-chat-settings', '0002-transcripts', '0003-chat-hotwords']);
       await (await site.open({ logger })).close();
       expect(await site.migrations()).toEqual(recorded);
-      expect(ready().map((line) => line.migrationsApplied)).toEqual([['0001-chat-settings', '0002-transcripts'], []]);
+      expect(ready().map((line) => line.migrationsApplied)).toEqual([['0001-chat-settings', '0002-transcripts', '0003-chat-hotwords'], []]);
       if (engine.name === 'postgres') expect(existsSync(`${process.env.TMPDIR}/stt-store-unused`)).toBe(false);
     });
   });
