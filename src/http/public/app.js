@@ -7,19 +7,61 @@ import { remembered, remember } from './storage.js';
 import { transcriptView } from './transcript.js';
 import { describeJob, transcribeAsJob } from './upload.js';
 
+/** @typedef {import('./i18n.js').LabelParams} LabelParams */
+/** @typedef {import('./upload.js').Label} Label */
+/** @typedef {import('./upload.js').Detail} Detail */
+
+/**
+ * What GET /healthz says, as far as the page reads it (the limits are checked before use).
+ * @typedef {object} Health
+ * @property {string} [model]
+ * @property {string} [device]
+ * @property {{ max_upload_mb?: unknown, max_duration_sec?: unknown }} [limits]
+ */
+
+/**
+ * The error shown: its code, and what the server said of it.
+ * @typedef {object} PageError
+ * @property {string} code
+ * @property {string} [serverMessage]
+ * @property {number} [status] The HTTP status of a refusal.
+ * @property {number} [retryAfter] Seconds, from a refusal's Retry-After.
+ */
+
 const KEY_STORAGE = 'viet-stt.apiKey';
 
-const $ = (id) => document.getElementById(id);
+/**
+ * The element `id` of index.html, which is a `kind` (an HTMLElement subtype) there.
+ * @template {HTMLElement} E
+ * @param {string} id
+ * @param {{ new (): E, prototype: E }} kind
+ * @returns {E}
+ */
+function $(id, kind) {
+  const node = document.getElementById(id);
+  if (!(node instanceof kind)) throw new Error(`index.html has no ${kind.name} #${id}`);
+  return node;
+}
+
 const el = {
-  form: $('form'), file: $('file'), drop: $('drop'), limits: $('limits'),
-  record: $('record'), recordLabel: $('record-label'), recordTime: $('record-time'),
-  chosen: $('chosen'), fileName: $('file-name'), fileSize: $('file-size'), player: $('player'),
-  generate: $('generate'), cancel: $('cancel'),
-  progressBox: $('progress-box'), progress: $('progress'), status: $('status'), progressText: $('progress-text'),
-  error: $('error'), errorMessage: $('error-message'), errorDetail: $('error-detail'), errorCode: $('error-code'),
-  keyBox: $('key-box'), key: $('api-key'), serverInfo: $('server-info'),
+  form: $('form', HTMLFormElement), file: $('file', HTMLInputElement), drop: $('drop', HTMLElement), limits: $('limits', HTMLElement),
+  record: $('record', HTMLButtonElement), recordLabel: $('record-label', HTMLElement), recordTime: $('record-time', HTMLElement),
+  chosen: $('chosen', HTMLElement), fileName: $('file-name', HTMLElement), fileSize: $('file-size', HTMLElement), player: $('player', HTMLAudioElement),
+  generate: $('generate', HTMLButtonElement), cancel: $('cancel', HTMLButtonElement),
+  progressBox: $('progress-box', HTMLElement), progress: $('progress', HTMLProgressElement), status: $('status', HTMLElement),
+  progressText: $('progress-text', HTMLElement),
+  error: $('error', HTMLElement), errorMessage: $('error-message', HTMLElement), errorDetail: $('error-detail', HTMLElement),
+  errorCode: $('error-code', HTMLElement),
+  keyBox: $('key-box', HTMLDetailsElement), key: $('api-key', HTMLInputElement), serverInfo: $('server-info', HTMLElement),
 };
 
+/**
+ * @type {{
+ *   file: File | undefined, fileUrl: string | undefined, job: { cancel(): void } | undefined,
+ *   recorder: { stop(): void } | undefined, health: Health | undefined,
+ *   status: Label | undefined, detail: Detail | undefined, error: PageError | undefined,
+ * }}
+ */
 const state = {
   file: undefined,
   fileUrl: undefined,
@@ -35,14 +77,17 @@ const state = {
 
 const transcript = transcriptView(
   {
-    result: $('result'), meta: $('result-meta'), transcript: $('transcript'), unsureLegend: $('unsure-legend'),
-    showTimes: $('show-times'), writtenForm: $('written-form'), copy: $('copy'), player: el.player,
+    result: $('result', HTMLElement), meta: $('result-meta', HTMLElement), transcript: $('transcript', HTMLElement),
+    unsureLegend: $('unsure-legend', HTMLElement), showTimes: $('show-times', HTMLInputElement),
+    writtenForm: $('written-form', HTMLInputElement), copy: $('copy', HTMLButtonElement), player: el.player,
   },
   { t, number, say: (key, params) => setStatus(key, params), fail: (code) => showError(code) },
 );
 
 // ---- language ----
-for (const button of document.querySelectorAll('[data-lang]')) button.addEventListener('click', () => setLanguage(button.dataset.lang));
+for (const button of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-lang]'))) {
+  button.addEventListener('click', () => setLanguage(button.dataset.lang));
+}
 
 onLanguageChange(() => {
   el.recordLabel.textContent = t(state.recorder ? 'stopRecording' : 'record');
@@ -55,12 +100,20 @@ onLanguageChange(() => {
 });
 
 // ---- status and errors ----
+/**
+ * Puts the label `key` on the status line (and keeps it, to say again in another language); none clears it.
+ * @param {string | undefined} key
+ * @param {LabelParams} [params]
+ */
 function setStatus(key, params) {
   state.status = key ? { key, params } : undefined;
   renderStatus();
 }
 
-/** The line under the bar: windows done of all and the time left (`leftSec`, said in words). */
+/**
+ * The line under the bar: windows done of all and the time left (`leftSec`, said in words).
+ * @param {Detail | undefined} detail
+ */
 function setDetail(detail) {
   state.detail = detail;
   renderStatus();
@@ -73,7 +126,11 @@ function renderStatus() {
   el.progressText.textContent = detail ? t(detail.key, { ...detail.params, left: detail.leftSec === undefined ? '' : timeLeft(detail.leftSec) }) : '';
 }
 
-/** Shows the sentence for `code`; the server's own message stands in for a code the page does not know. */
+/**
+ * Shows the sentence for `code`; the server's own message stands in for a code the page does not know.
+ * @param {string} code
+ * @param {Omit<PageError, 'code'>} [details]
+ */
 function showError(code, details = {}) {
   state.error = { code, ...details };
   renderError();
@@ -104,6 +161,7 @@ function renderError() {
 }
 
 // ---- server info and limits (from /healthz, which needs no key) ----
+/** @returns {{ mb: number, seconds: number } | undefined} */
 function serverLimits() {
   const limits = state.health?.limits;
   if (!limits) return undefined;
@@ -134,6 +192,7 @@ void (async () => {
 })();
 
 // ---- choosing a file: picker, drag and drop, recording ----
+/** @param {File | undefined} file */
 function setFile(file) {
   if (state.fileUrl) URL.revokeObjectURL(state.fileUrl);
   state.file = file;
@@ -151,6 +210,7 @@ function renderFile() {
   el.fileSize.textContent = `(${formatSize(state.file.size)})`;
 }
 
+/** @param {number} bytes */
 function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${number(bytes / 1024)} KB`;
@@ -165,6 +225,7 @@ el.file.addEventListener('change', () => {
 });
 
 // Dropping anywhere on the page chooses the file; the drop zone lights up while something is dragged over it.
+/** @param {DragEvent} event */
 const isFileDrag = (event) => Array.from(event.dataTransfer?.types ?? []).includes('Files');
 window.addEventListener('dragover', (event) => {
   if (!isFileDrag(event)) return;
@@ -178,7 +239,7 @@ window.addEventListener('drop', (event) => {
   if (!isFileDrag(event)) return;
   event.preventDefault();
   el.drop.classList.remove('dragging');
-  const file = event.dataTransfer.files[0];
+  const file = event.dataTransfer?.files[0];
   if (!file || state.job) return;
   setFile(file);
   setStatus('fileReady', { name: file.name });
@@ -245,6 +306,11 @@ el.cancel.addEventListener('click', () => {
   state.job.cancel();
 });
 
+/**
+ * Sends `file` as a job and shows where it stands, then its transcript (played from `fileUrl`) or why not.
+ * @param {File} file
+ * @param {string | undefined} fileUrl
+ */
 async function transcribe(file, fileUrl) {
   transcript.hide();
   setBusy(true);
@@ -279,7 +345,7 @@ async function transcribe(file, fileUrl) {
   setDetail(undefined);
   if (ended.outcome === 'done') {
     transcript.show({ ...ended.result, name: file.name }, fileUrl);
-    setStatus('done', { duration: number(ended.result.duration ?? 0) });
+    setStatus('done', { duration: number(ended.result?.duration ?? 0) });
   } else if (ended.outcome === 'cancelled') {
     setStatus('userCancelled');
   } else {
@@ -288,6 +354,7 @@ async function transcribe(file, fileUrl) {
   }
 }
 
+/** @param {boolean} busy */
 function setBusy(busy) {
   el.generate.disabled = busy;
   el.record.disabled = busy;
@@ -297,6 +364,7 @@ function setBusy(busy) {
   el.form.setAttribute('aria-busy', String(busy));
 }
 
+/** @param {number | undefined} percent The bar's value; undefined: still unknown (the bar moves to and fro). */
 function setProgress(percent) {
   if (percent === undefined) el.progress.removeAttribute('value');
   else el.progress.value = percent;

@@ -2,11 +2,15 @@
 // chosen (remembered in the browser), and numbers and durations as each language writes them.
 import { remembered, remember } from './storage.js';
 
+/** @typedef {'vi' | 'en'} Language */
+/** What fills a label's `{name}` places. @typedef {Record<string, string | number>} LabelParams */
+
 /**
  * A sentence in Vietnamese and English for every error code of the API (ERROR_CATALOGUE in
  * src/core/errors.ts) and for the page's own
  * failures. `detail: true` shows the server's own message under ours, for codes where the server
  * says something specific (which format was unknown, which route was missing).
+ * @type {Partial<Record<string, Record<Language, string> & { detail?: true }>>}
  */
 export const ERROR_MESSAGES = {
   no_audio: {
@@ -113,6 +117,10 @@ export const ERROR_MESSAGES = {
     vi: 'Hàng đợi của máy chủ tạm thời không liên lạc được. Hãy thử lại sau ít giây.',
     en: 'The server’s job queue cannot be reached just now. Try again in a few seconds.',
   },
+  no_worker: {
+    vi: 'Máy chủ chưa có bộ xử lý nào đang chạy để nhận việc chép lời. Hãy thử lại sau ít phút.',
+    en: 'No transcription worker is running to take the job. Try again shortly.',
+  },
   cancelled: {
     vi: 'Yêu cầu đã bị hủy.',
     en: 'The request was cancelled.',
@@ -153,7 +161,10 @@ export const ERROR_MESSAGES = {
   },
 };
 
-/** Every label of the page. The HTML carries the Vietnamese ones, so the page reads right before this runs. */
+/**
+ * Every label of the page. The HTML carries the Vietnamese ones, so the page reads right before this runs.
+ * @type {Record<Language, Partial<Record<string, string>>>}
+ */
 export const LABELS = {
   vi: {
     title: 'viet-stt · Chép lời tiếng Việt',
@@ -270,20 +281,28 @@ export const LABELS = {
 const LANG_STORAGE = 'viet-stt.lang';
 
 let current = initialLanguage();
+/** @type {((lang: Language) => void)[]} */
 const listeners = [];
 
+/** @returns {Language} */
 function initialLanguage() {
   const asked = new URLSearchParams(window.location.search).get('lang');
   if (asked === 'vi' || asked === 'en') return asked;
   return remembered('localStorage', LANG_STORAGE) === 'en' ? 'en' : 'vi';
 }
 
-/** The page's language: `vi` or `en`. */
+/**
+ * The page's language.
+ * @returns {Language}
+ */
 export function language() {
   return current;
 }
 
-/** Switches the page to `lang`, remembers it, and tells every listener. */
+/**
+ * Switches the page to `lang` (Vietnamese for anything but `en`), remembers it, and tells every listener.
+ * @param {string | undefined} lang
+ */
 export function setLanguage(lang) {
   current = lang === 'en' ? 'en' : 'vi';
   remember('localStorage', LANG_STORAGE, current);
@@ -291,33 +310,59 @@ export function setLanguage(lang) {
   for (const listener of listeners) listener(current);
 }
 
-/** Calls `listener` after each language switch (what the page says in words it builds itself). */
+/**
+ * Calls `listener` after each language switch (what the page says in words it builds itself).
+ * @param {(lang: Language) => void} listener
+ */
 export function onLanguageChange(listener) {
   listeners.push(listener);
 }
 
-/** The label `key` in the page's language, with `{name}` filled from `params`. */
+/**
+ * The label `key` in the page's language, with `{name}` filled from `params`; an unknown key is said as it is.
+ * @param {string} key
+ * @param {LabelParams} [params]
+ * @returns {string}
+ */
 export function t(key, params = {}) {
   const text = LABELS[current][key] ?? LABELS.vi[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ''));
+  return text.replace(/\{(\w+)\}/g, (_, /** @type {string} */ name) => String(params[name] ?? ''));
 }
 
-/** The sentence for an error code, or undefined for a code the page does not know. */
+/**
+ * The sentence for an error code, or undefined for a code the page does not know.
+ * @param {string} code
+ * @returns {{ text: string, detail: boolean } | undefined}
+ */
 export function errorSentence(code) {
   const known = ERROR_MESSAGES[code];
   return known && { text: known[current], detail: known.detail === true };
 }
 
+/**
+ * A number as the page's language writes it, with at most `digits` decimals.
+ * @param {number} value
+ * @param {number} [digits]
+ * @returns {string}
+ */
 export function number(value, digits = 1) {
   return new Intl.NumberFormat(current === 'vi' ? 'vi-VN' : 'en-US', { maximumFractionDigits: digits }).format(value);
 }
 
-/** A duration limit in the words people use: minutes from one minute on, seconds below. */
+/**
+ * A duration limit in the words people use: minutes from one minute on, seconds below.
+ * @param {number} seconds
+ * @returns {string}
+ */
 export function length(seconds) {
   return seconds >= 60 ? t('minutes', { n: number(seconds / 60) }) : t('seconds', { n: number(seconds) });
 }
 
-/** Time still to wait, in whole seconds, or minutes and seconds from a minute on. */
+/**
+ * Time still to wait, in whole seconds, or minutes and seconds from a minute on.
+ * @param {number} seconds
+ * @returns {string}
+ */
 export function timeLeft(seconds) {
   const whole = Math.max(1, Math.round(seconds));
   if (whole < 60) return t('seconds', { n: whole });
@@ -328,8 +373,19 @@ export function timeLeft(seconds) {
 export function translatePage() {
   document.documentElement.lang = current;
   document.title = t('title');
-  for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
-  for (const node of document.querySelectorAll('[data-i18n-placeholder]')) node.placeholder = t(node.dataset.i18nPlaceholder);
-  for (const node of document.querySelectorAll('[data-i18n-aria-label]')) node.setAttribute('aria-label', t(node.dataset.i18nAriaLabel));
-  for (const button of document.querySelectorAll('[data-lang]')) button.setAttribute('aria-pressed', String(button.dataset.lang === current));
+  for (const node of htmlElements('[data-i18n]')) node.textContent = t(node.dataset.i18n ?? '');
+  for (const node of htmlElements('[data-i18n-placeholder]')) {
+    if (node instanceof HTMLInputElement) node.placeholder = t(node.dataset.i18nPlaceholder ?? '');
+  }
+  for (const node of htmlElements('[data-i18n-aria-label]')) node.setAttribute('aria-label', t(node.dataset.i18nAriaLabel ?? ''));
+  for (const button of htmlElements('[data-lang]')) button.setAttribute('aria-pressed', String(button.dataset.lang === current));
+}
+
+/**
+ * The page's HTML elements that match `selector`.
+ * @param {string} selector
+ * @returns {HTMLElement[]}
+ */
+function htmlElements(selector) {
+  return Array.from(document.querySelectorAll(selector)).filter((node) => node instanceof HTMLElement);
 }

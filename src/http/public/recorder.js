@@ -9,6 +9,14 @@ const MIME_TYPES = ['audio/webm;codecs=opus', 'audio/ogg;codecs=opus', 'audio/we
  * hands over the recording, named `<name>-<date>-<time>.<ext>`. A failure is `onError(code,
  * detail)` with one of the page's codes (`mic_unsupported`, `mic_denied`, `mic_missing`,
  * `mic_failed`), and the answer is then undefined.
+ *
+ * @param {object} options
+ * @param {number} options.limitSec
+ * @param {string} options.name
+ * @param {(seconds: number) => void} options.onTick
+ * @param {(file: File, seconds: number) => void} options.onStop
+ * @param {(code: string, detail?: string) => void} options.onError
+ * @returns {Promise<{ stop(): void } | undefined>}
  */
 export async function startRecording({ limitSec, name, onTick, onStop, onError }) {
   if (!navigator.mediaDevices?.getUserMedia || typeof MediaRecorder === 'undefined') {
@@ -19,14 +27,17 @@ export async function startRecording({ limitSec, name, onTick, onStop, onError }
   try {
     stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
   } catch (error) {
-    const reason = error?.name;
+    // getUserMedia rejects with a DOMException, whose name says why (older browsers' DOMException is no Error).
+    const known = error instanceof DOMException || error instanceof Error ? error : undefined;
+    const reason = known?.name;
     if (reason === 'NotAllowedError' || reason === 'SecurityError') onError('mic_denied');
     else if (reason === 'NotFoundError' || reason === 'OverconstrainedError') onError('mic_missing');
-    else onError('mic_failed', String(error?.message ?? error));
+    else onError('mic_failed', known ? known.message : String(error));
     return undefined;
   }
   const mimeType = MIME_TYPES.find((type) => MediaRecorder.isTypeSupported(type));
   const recorder = new MediaRecorder(stream, mimeType ? { mimeType, audioBitsPerSecond: 64_000 } : undefined);
+  /** @type {Blob[]} */
   const chunks = [];
   const started = Date.now();
   const elapsed = () => (Date.now() - started) / 1000;
@@ -56,7 +67,11 @@ export async function startRecording({ limitSec, name, onTick, onStop, onError }
   };
 }
 
-/** A recording's length as mm:ss. */
+/**
+ * A recording's length as mm:ss.
+ * @param {number} seconds
+ * @returns {string}
+ */
 export function clock(seconds) {
   const whole = Math.floor(seconds);
   return `${String(Math.floor(whole / 60)).padStart(2, '0')}:${String(whole % 60).padStart(2, '0')}`;

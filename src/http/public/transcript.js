@@ -2,16 +2,59 @@
 // one to play from there, the word being played highlighted), a copy button and downloads.
 import { toSrt, toVtt } from './subtitles.js';
 
+/** @typedef {import('./subtitles.js').Word} Word */
+
+/**
+ * The body of a /wav2vec2 success (a done job's `result`), as far as the page reads it; the page
+ * copes with any field missing.
+ * @typedef {object} TranscriptResult
+ * @property {string} [transcript] The words as heard.
+ * @property {string} [written] The written form (digits, dates, money).
+ * @property {Word[]} [words]
+ * @property {number} [duration] Seconds of audio.
+ * @property {number} [processing_ms]
+ * @property {string} [device]
+ */
+
+/** A result as the card shows it, with the name of the file it came from. @typedef {TranscriptResult & { name: string }} Shown */
+
+/**
+ * The transcript card's elements.
+ * @typedef {object} TranscriptElements
+ * @property {HTMLElement} result
+ * @property {HTMLElement} meta
+ * @property {HTMLElement} transcript
+ * @property {HTMLElement} unsureLegend
+ * @property {HTMLInputElement} showTimes
+ * @property {HTMLInputElement} writtenForm
+ * @property {HTMLButtonElement} copy
+ * @property {HTMLAudioElement} player
+ */
+
+/**
+ * What the card needs of the rest of the page.
+ * @typedef {object} TranscriptHelpers
+ * @property {typeof import('./i18n.js').t} t
+ * @property {typeof import('./i18n.js').number} number
+ * @property {(key: string, params?: import('./i18n.js').LabelParams) => void} say
+ * @property {(code: string) => void} fail
+ */
+
 /** A pause at least this long between two words starts a new paragraph of the transcript. */
 export const PARAGRAPH_PAUSE_SEC = 1.5;
 /** Words the model heard with less confidence than this are marked as unsure. */
 export const LOW_CONFIDENCE = 0.6;
 
-/** Plain text, as the server's ?format=txt sends it. */
+/**
+ * Plain text, as the server's ?format=txt sends it.
+ * @param {string} transcript
+ * @returns {string}
+ */
 export function toTxt(transcript) {
   return `${transcript}\n`;
 }
 
+/** @type {Partial<Record<string, { build: (result: Shown, text: string) => string, type: string }>>} */
 const DOWNLOADS = {
   txt: { build: (_result, text) => toTxt(text), type: 'text/plain;charset=utf-8' },
   srt: { build: (result) => toSrt(result.words ?? []), type: 'application/x-subrip;charset=utf-8' },
@@ -22,15 +65,25 @@ const DOWNLOADS = {
  * The transcript card. `el` holds its elements (result, meta, transcript, unsureLegend,
  * showTimes, writtenForm, copy, player); `say(key, params)` puts a label on the status line,
  * `fail(code)` shows an error, and `t` and `number` are i18n.js's.
+ *
+ * @param {TranscriptElements} el
+ * @param {TranscriptHelpers} helpers
  */
 export function transcriptView(el, { t, number, say, fail }) {
+  /** @type {Shown | undefined} */
   let result;
+  /** @type {string | undefined} */
   let audioUrl;
+  /** @type {string | undefined} */
   let downloadUrl;
+  /** @type {Element | undefined} */
   let currentSpan;
 
-  /** The text people read by default: the written form (digits, dates, money) when the server sent one. */
-  const shownText = () => (el.writtenForm.checked && typeof result.written === 'string' ? result.written : (result.transcript ?? ''));
+  /**
+   * The text people read by default: the written form (digits, dates, money) when the server sent one.
+   * @param {Shown} shown
+   */
+  const shownText = (shown) => (el.writtenForm.checked && typeof shown.written === 'string' ? shown.written : (shown.transcript ?? ''));
 
   function render() {
     if (!result) return;
@@ -38,10 +91,10 @@ export function transcriptView(el, { t, number, say, fail }) {
     const fragment = document.createDocumentFragment();
     let unsure = 0;
     // The written form reads as plain text; the words as heard can be clicked to play from.
-    const written = el.writtenForm.checked && typeof result.written === 'string' && result.written !== result.transcript;
-    if (written) {
+    const written = el.writtenForm.checked && typeof result.written === 'string' && result.written !== result.transcript ? result.written : undefined;
+    if (written !== undefined) {
       const paragraph = document.createElement('p');
-      paragraph.textContent = result.written;
+      paragraph.textContent = written;
       fragment.append(paragraph);
     } else if (words.length > 0 && words.map((w) => w.word).join(' ') === result.transcript) {
       // A new paragraph at each long pause; words the model was unsure of are marked.
@@ -92,6 +145,7 @@ export function transcriptView(el, { t, number, say, fail }) {
     });
   }
 
+  /** @param {HTMLElement} span */
   function playFrom(span) {
     const word = result?.words?.[Number(span.dataset.index)];
     if (!word || !audioUrl) return;
@@ -99,13 +153,28 @@ export function transcriptView(el, { t, number, say, fail }) {
     void el.player.play().catch(() => undefined);
   }
 
+  /** @param {HTMLElement} span */
   function focusWord(span) {
-    for (const other of el.transcript.querySelectorAll('.word[tabindex="0"]')) other.tabIndex = -1;
+    for (const other of wordSpans('.word[tabindex="0"]')) other.tabIndex = -1;
     span.tabIndex = 0;
     span.focus();
   }
 
-  const wordSpan = (node) => (node instanceof window.Element ? node.closest('.word') : null);
+  /**
+   * The word span that `node` is in, if any.
+   * @param {EventTarget | null} node
+   * @returns {HTMLElement | null}
+   */
+  const wordSpan = (node) => {
+    const span = node instanceof window.Element ? node.closest('.word') : null;
+    return span instanceof HTMLElement ? span : null;
+  };
+
+  /**
+   * The transcript's word spans that match `selector` (the spans render() makes).
+   * @param {string} selector
+   */
+  const wordSpans = (selector) => /** @type {NodeListOf<HTMLElement>} */ (el.transcript.querySelectorAll(selector));
 
   el.transcript.addEventListener('click', (event) => {
     const span = wordSpan(event.target);
@@ -118,15 +187,15 @@ export function transcriptView(el, { t, number, say, fail }) {
   el.transcript.addEventListener('keydown', (event) => {
     const span = wordSpan(event.target);
     if (!span) return;
-    const spans = el.transcript.querySelectorAll('.word');
+    const spans = wordSpans('.word');
     const index = Number(span.dataset.index);
     const moves = { ArrowRight: index + 1, ArrowDown: index + 1, ArrowLeft: index - 1, ArrowUp: index - 1, Home: 0, End: spans.length - 1 };
     if (event.key === 'Enter' || event.key === ' ') {
       event.preventDefault();
       playFrom(span);
-    } else if (event.key in moves) {
+    } else if (Object.hasOwn(moves, event.key)) {
       event.preventDefault();
-      const next = spans[Math.max(0, Math.min(spans.length - 1, moves[event.key]))];
+      const next = spans[Math.max(0, Math.min(spans.length - 1, moves[/** @type {keyof typeof moves} */ (event.key)]))];
       if (next) focusWord(next);
     }
   });
@@ -161,27 +230,31 @@ export function transcriptView(el, { t, number, say, fail }) {
   el.copy.addEventListener('click', async () => {
     if (!result) return;
     try {
-      await navigator.clipboard.writeText(shownText());
+      await navigator.clipboard.writeText(shownText(result));
       say('copied');
     } catch {
       const range = document.createRange();
       range.selectNodeContents(el.transcript);
+      // No selection only where the page is not shown (a hidden frame): nothing to copy from.
       const selection = window.getSelection();
-      selection.removeAllRanges();
-      selection.addRange(range);
-      if (document.execCommand('copy')) say('copied');
+      if (selection) {
+        selection.removeAllRanges();
+        selection.addRange(range);
+      }
+      if (selection && document.execCommand('copy')) say('copied');
       else fail('copy_failed');
     }
   });
 
-  for (const button of document.querySelectorAll('[data-format]')) {
+  for (const button of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-format]'))) {
     button.addEventListener('click', () => {
-      if (!result) return;
-      const format = DOWNLOADS[button.dataset.format];
+      const extension = button.dataset.format ?? '';
+      const format = DOWNLOADS[extension];
+      if (!result || !format) return;
       const base = result.name.replace(/\.[^.]+$/, '') || 'transcript';
-      const name = `${base}.${button.dataset.format}`;
+      const name = `${base}.${extension}`;
       if (downloadUrl) URL.revokeObjectURL(downloadUrl);
-      downloadUrl = URL.createObjectURL(new Blob([format.build(result, shownText())], { type: format.type }));
+      downloadUrl = URL.createObjectURL(new Blob([format.build(result, shownText(result))], { type: format.type }));
       const link = document.createElement('a');
       link.href = downloadUrl;
       link.download = name;
@@ -193,7 +266,11 @@ export function transcriptView(el, { t, number, say, fail }) {
   }
 
   return {
-    /** Shows `shown` (the /wav2vec2 body, with the file's `name`) for the audio at `url`. */
+    /**
+     * Shows `shown` (the /wav2vec2 body, with the file's `name`) for the audio at `url`.
+     * @param {Shown} shown
+     * @param {string | undefined} url
+     */
     show(shown, url) {
       result = shown;
       audioUrl = url;
@@ -210,7 +287,11 @@ export function transcriptView(el, { t, number, say, fail }) {
   };
 }
 
-/** A word's start as m:ss.s, fine enough to tell neighbouring words apart. */
+/**
+ * A word's start as m:ss.s, fine enough to tell neighbouring words apart.
+ * @param {number} seconds
+ * @returns {string}
+ */
 function wordTime(seconds) {
   const tenths = Math.round(seconds * 10);
   const minutes = Math.floor(tenths / 600);

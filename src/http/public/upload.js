@@ -5,6 +5,38 @@
 /** How often a job is asked where it stands when its events cannot be followed. */
 export const POLL_MS = 1000;
 
+/** @typedef {import('./transcript.js').TranscriptResult} TranscriptResult */
+/** @typedef {import('./i18n.js').LabelParams} LabelParams */
+/** A parsed JSON object, its fields not yet looked at. @typedef {{ [key: string]: unknown }} JsonObject */
+
+/**
+ * A job as the server says it (the 202 answer of POST /jobs, GET /jobs/<id> and each of its
+ * events), as far as the page reads it.
+ * @typedef {object} JobView
+ * @property {string} status `queued`, `running`, `done`, `failed` or `cancelled`.
+ * @property {number} [position] Jobs ahead of this one while queued.
+ * @property {number} [progress] 0..1.
+ * @property {number} [windows_done]
+ * @property {number} [windows]
+ * @property {number | null} [eta_sec]
+ * @property {TranscriptResult} [result] Once done.
+ * @property {{ error?: string, message?: string }} [error] Once failed or cancelled.
+ */
+
+/**
+ * How a job ended: `status` and `retryAfter` of an error only for an HTTP refusal.
+ * @typedef {{ outcome: 'done', result: TranscriptResult | undefined }
+ *   | { outcome: 'cancelled' }
+ *   | { outcome: 'error', code: string, message?: string, status?: number, retryAfter?: number }} Outcome
+ */
+
+/**
+ * A label of i18n.js and what fills it.
+ * @typedef {{ key: string, params?: LabelParams }} Label
+ */
+
+/** The line under the bar: a label, and the time left in seconds (said in words). @typedef {Label & { leftSec?: number }} Detail */
+
 /**
  * Transcribes `file` as a job. While it goes, `onUpload(percent)` follows the upload,
  * `onUploaded()` says it is all sent, and `onJob(view)` gets each state of the job (the 202
@@ -14,12 +46,24 @@ export const POLL_MS = 1000;
  * `done` resolves with how it ended: `{ outcome: 'done', result }`, `{ outcome: 'error', code,
  * message, status, retryAfter }` (status and retryAfter only for an HTTP refusal), or
  * `{ outcome: 'cancelled' }`. `cancel()` stops the upload, or deletes the job.
+ *
+ * @param {File} file
+ * @param {object} options
+ * @param {string} options.apiKey Sent as `Authorization: Bearer`; none when empty.
+ * @param {(percent: number) => void} options.onUpload
+ * @param {() => void} options.onUploaded
+ * @param {(view: JobView) => void} options.onJob
+ * @returns {{ done: Promise<Outcome>, cancel(): void }}
  */
 export function transcribeAsJob(file, { apiKey, onUpload, onUploaded, onJob }) {
+  /** @type {Record<string, string>} */
   const headers = apiKey ? { Authorization: `Bearer ${apiKey}` } : {};
-  let finish;
+  /** @type {(outcome: Outcome) => void} */
+  let finish = () => undefined;
+  /** @type {Promise<Outcome>} */
   const done = new Promise((resolve) => (finish = resolve));
   let ended = false;
+  /** @param {Outcome} outcome */
   const end = (outcome) => {
     if (ended) return;
     ended = true;
@@ -27,7 +71,9 @@ export function transcribeAsJob(file, { apiKey, onUpload, onUploaded, onJob }) {
     events.abort();
     finish(outcome);
   };
+  /** @type {string | undefined} */
   let jobUrl;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
   let cancelled = false;
   const events = new AbortController();
@@ -41,7 +87,7 @@ export function transcribeAsJob(file, { apiKey, onUpload, onUploaded, onJob }) {
     const body = parse(xhr.responseText);
     if (xhr.status === 202 && typeof body?.id === 'string') {
       jobUrl = `jobs/${encodeURIComponent(body.id)}`;
-      onJob(body);
+      onJob(/** @type {JobView} */ (body));
       void watch();
       return;
     }
@@ -55,7 +101,10 @@ export function transcribeAsJob(file, { apiKey, onUpload, onUploaded, onJob }) {
   form.append('file', file, file.name);
   xhr.send(form);
 
-  /** Says where the job stands, or once it has ended, how; true while it goes on. */
+  /**
+   * Says where the job stands, or once it has ended, how; true while it goes on.
+   * @param {JobView} view
+   */
   function said(view) {
     if (ended) return false;
     const outcome = outcomeOf(view);
@@ -77,19 +126,24 @@ export function transcribeAsJob(file, { apiKey, onUpload, onUploaded, onJob }) {
     if (!ended && !cancelled) void ask('GET');
   }
 
+  /** @param {JobView} view */
   function follow(view) {
     if (said(view)) timer = setTimeout(() => void ask('GET'), POLL_MS);
   }
 
+  /**
+   * Asks the job where it stands (`GET`) or cancels it (`DELETE`); only once the 202 has named it.
+   * @param {'GET' | 'DELETE'} method
+   */
   async function ask(method) {
     let response;
     try {
-      response = await fetch(jobUrl, { method, headers, cache: 'no-store' });
+      response = await fetch(/** @type {string} */ (jobUrl), { method, headers, cache: 'no-store' });
     } catch {
       return end({ outcome: 'error', code: 'network' });
     }
     const body = parse(await response.text());
-    if (response.ok && typeof body?.status === 'string') follow(body);
+    if (response.ok && typeof body?.status === 'string') follow(/** @type {JobView} */ (body));
     else end(refusal(response.status, body, Number(response.headers.get('Retry-After')) || undefined));
   }
 
@@ -109,7 +163,11 @@ export function transcribeAsJob(file, { apiKey, onUpload, onUploaded, onJob }) {
   };
 }
 
-/** How a job that has ended ended; undefined while it goes on. */
+/**
+ * How a job that has ended ended; undefined while it goes on.
+ * @param {JobView} view
+ * @returns {Outcome | undefined}
+ */
 function outcomeOf(view) {
   if (view.status === 'done') return { outcome: 'done', result: view.result };
   if (view.status === 'cancelled') return { outcome: 'cancelled' };
@@ -117,7 +175,11 @@ function outcomeOf(view) {
   return undefined;
 }
 
-/** The JSON of each `data:` of a server-sent event stream. */
+/**
+ * The JSON of each `data:` of a server-sent event stream that says a job's `status`.
+ * @param {ReadableStream<Uint8Array<ArrayBuffer>>} body
+ * @returns {AsyncGenerator<JobView, void>}
+ */
 async function* serverSentEvents(body) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
@@ -131,19 +193,33 @@ async function* serverSentEvents(body) {
       buffer = buffer.slice(end + 2);
       const data = event.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n');
       const view = parse(data);
-      if (view && typeof view.status === 'string') yield view;
+      if (view && typeof view.status === 'string') yield /** @type {JobView} */ (view);
     }
   }
 }
 
+/**
+ * `text` as JSON, when it is an object; undefined otherwise (the answers the page reads are objects).
+ * @param {string} text
+ * @returns {JsonObject | undefined}
+ */
 function parse(text) {
   try {
-    return JSON.parse(text);
+    /** @type {unknown} */
+    const value = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? /** @type {JsonObject} */ (value) : undefined;
   } catch {
     return undefined;
   }
 }
 
+/**
+ * An HTTP refusal as an outcome: the catalogue's `error` and `message` when the body has them.
+ * @param {number} status
+ * @param {JsonObject | undefined} body
+ * @param {number | undefined} retryAfter
+ * @returns {Outcome}
+ */
 function refusal(status, body, retryAfter) {
   if (body && typeof body.error === 'string') {
     return { outcome: 'error', code: body.error, message: typeof body.message === 'string' ? body.message : undefined, status, retryAfter };
@@ -155,6 +231,9 @@ function refusal(status, body, retryAfter) {
  * What a job's state says in words, as label keys of i18n.js: `status` for the status line (it
  * changes rarely, and is read out), `detail` for the line under the bar (windows done of all and
  * the time left, updated as they go), and `percent` for the bar (undefined: still unknown).
+ *
+ * @param {JobView} view
+ * @returns {{ status: Label, detail: Detail | undefined, percent: number | undefined }}
  */
 export function describeJob(view) {
   if (view.status === 'queued') {
@@ -171,5 +250,6 @@ export function describeJob(view) {
       : { key: 'windows', params: { done, total } };
     return { status, detail, percent: Math.floor((done / total) * 100) };
   }
-  return { status, detail: undefined, percent: view.progress > 0 ? Math.floor(view.progress * 100) : undefined };
+  const progress = view.progress ?? 0;
+  return { status, detail: undefined, percent: progress > 0 ? Math.floor(progress * 100) : undefined };
 }
