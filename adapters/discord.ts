@@ -166,9 +166,9 @@ export interface DiscordReplyAddress extends ReplyAddress {
   placeholderId?: string;
 }
 
-function isDiscordRecord(record: object): record is ReplyRecord<DiscordReplyAddress> {
-  const address = (record as Partial<ReplyRecord>).address as Partial<DiscordReplyAddress> | undefined;
-  return address?.platform === 'discord' && typeof address.channelId === 'string' && typeof address.messageId === 'string';
+function isDiscordAddress(address: ReplyAddress): address is DiscordReplyAddress {
+  const { platform, channelId, messageId, placeholderId } = address as Partial<DiscordReplyAddress>;
+  return platform === 'discord' && typeof channelId === 'string' && typeof messageId === 'string' && (placeholderId === undefined || typeof placeholderId === 'string');
 }
 
 type LogContext = Record<string, string | number | undefined>;
@@ -572,9 +572,7 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
       logger.info('discord bot stopped');
     },
     adopt(record, outcome) {
-      if (!isDiscordRecord(record)) return Promise.reject(new Error('not a Discord reply record'));
-      const answer = answerFrom(record, addressTarget(record.address), store);
-      return runner.adopt(answer, outcome, { placeholderShown: record.address.placeholderId !== undefined });
+      return runner.adopt(record, outcome, { isAddress: isDiscordAddress, target: addressTarget, store });
     },
   };
 }

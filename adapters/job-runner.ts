@@ -3,8 +3,9 @@ import type { AudioInput, Transcriber, Transcript } from '../src/core/types.js';
 import type { Logger } from '../src/logger.js';
 import type { QueueTranscribeOptions } from '../src/queue/queue-transcriber.js';
 import type { HandedOverOutcome, ReplyTicket } from '../src/queue/reply-handover.js';
-import type { ChatKey } from '../src/store/index.js';
+import type { ChatKey, Store } from '../src/store/index.js';
 import { toWritten } from '../src/text/written.js';
+import { answerFrom } from './chat-settings.js';
 import { errorReply, progressReply, queuedReply, text, type EffectiveSettings, type ReplyLanguage, type ReplyLimits } from './replies.js';
 import { BOT_STOP_GRACE_MS, DownloadError, UserRateLimiter, splitMessage } from './shared.js';
 
@@ -53,7 +54,25 @@ export interface ReplyTarget {
 /** Where a job's answer goes, in a platform's ids: each platform has its own (chat, message, placeholder). */
 export interface ReplyAddress {
   platform: string;
+  /** The placeholder's id once sent: a front that delivers for another edits it into the answer. */
+  placeholderId?: string | number;
 }
+
+/**
+ * What a platform tells {@link JobRunner.adopt} about a record another front handed over: all
+ * that differs between platforms.
+ */
+export interface ReplyPlatform<A extends ReplyAddress> {
+  /** Whether a record's address (JSON read back from the queue) is one of this platform's. */
+  isAddress(address: ReplyAddress): address is A;
+  /** Where the answer goes, rebuilt from the address's ids alone. */
+  target(address: A): ReplyTarget;
+  /** Where the chat's history is kept, when the record says it keeps it. */
+  store: Store;
+}
+
+/** Records adopted that are remembered, so that one handed over twice is answered once. */
+const ADOPTED_REMEMBERED = 1000;
 
 /**
  * A job's answer as data, JSON through and through: what a front needs to deliver it, where it
@@ -162,6 +181,8 @@ export class JobRunner {
   private readonly intakeTails = new Map<string, Promise<void>>();
   /** Per chat, when its last edit went out (epoch ms). */
   private readonly lastEdit = new Map<string, number>();
+  /** The ids of the records adopted lately, oldest first. */
+  private readonly adopted = new Set<string>();
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: JobRunnerOptions) {
@@ -191,16 +212,28 @@ export class JobRunner {
   }
 
   /**
-   * Delivers the answer of a job another front took and can no longer answer (it is gone), in
-   * this chat's order: the placeholder it left, if any, edited into the transcript, the rest after
-   * it, the history told, as for a job of this runner's own.
+   * Delivers the answer of a job another front took and can no longer answer (it is gone), from
+   * the record that travelled with the job, in this chat's order: the placeholder it left, if any,
+   * edited into the transcript, the rest after it, the history told, as for a job of this
+   * runner's own. `platform` checks the record's address and rebuilds its target. A record
+   * adopted already (the same job handed over twice) is not answered again; one that is not this
+   * platform's is refused.
    */
-  adopt(answer: JobAnswer, outcome: HandedOverOutcome, options: { placeholderShown: boolean }): Promise<void> {
+  adopt<A extends ReplyAddress>(record: object, outcome: HandedOverOutcome, platform: ReplyPlatform<A>): Promise<void> {
+    if (!isReplyRecord(record) || !platform.isAddress(record.address)) return Promise.reject(new Error(`not a ${this.options.source} reply record`));
+    const address = record.address;
+    if (this.adopted.has(record.id)) {
+      this.log().info({ ...record.context, jobId: record.id }, `${this.options.source} answer handed over again: answered already`);
+      return Promise.resolve();
+    }
+    this.adopted.add(record.id);
+    if (this.adopted.size > ADOPTED_REMEMBERED) this.adopted.delete(this.adopted.values().next().value as string);
+    const answer = answerFrom(record, platform.target(address), platform.store);
     return this.inChatOrder(answer.chat, async (turn) => {
       const result: Outcome = outcome.ok ? { ok: true, transcript: outcome.transcript, text: (answer.render ?? defaultRender).final(outcome.transcript) } : outcome;
       this.log().info({ ...answer.context, jobId: answer.id, ok: outcome.ok }, `${this.options.source} answer handed over`);
       await turn;
-      await this.deliver(answer, result, this.progressOf(answer, options.placeholderShown), undefined);
+      await this.deliver(answer, result, this.progressOf(answer, address.placeholderId !== undefined), undefined);
     });
   }
 
@@ -314,6 +347,8 @@ export class JobRunner {
         // A shared queue picks the job's length class from what the platform declared.
         durationHint: request.media.duration,
         hotwords: request.hotwords,
+        // A chat can be answered late: with no worker alive, its job waits for one to come back.
+        waitForWorker: true,
         reply: record && {
           platform: record.address.platform,
           record,
@@ -520,4 +555,10 @@ class Progress {
       return up;
     });
   }
+}
+
+/** Whether a handed-over record (JSON read back from the queue) has a record's shape, whichever platform's. */
+function isReplyRecord(record: object): record is ReplyRecord {
+  const { id, chat, address } = record as Partial<ReplyRecord>;
+  return typeof id === 'string' && typeof chat === 'string' && typeof address === 'object' && address !== null && typeof address.platform === 'string';
 }

@@ -2,7 +2,8 @@
  * `npx tsx bench/queue.ts`: what the distributed path costs. Not a test.
  *
  * Starts its own redis-server (Debian's, or REDIS_SERVER) on a free port of 127.0.0.1 with no
- * persistence, and the tone test model's core (built into test-output/tone-model when missing).
+ * persistence (testkit/redis.ts, as the tests do), and the tone test model's core (built into
+ * test-output/tone-model when missing).
  *
  * 1. Latency of one 5 s voice note, one at a time, `--notes` times after a warm-up, alternately
  *    through the embedded core (`Transcriber.transcribe`) and through the queue (QueueTranscriber → Redis →
@@ -17,10 +18,8 @@
  *
  *   npx tsx bench/queue.ts --notes 40 --burst 24
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,8 +30,8 @@ import { createLogger } from '../src/logger.js';
 import { QueueFront } from '../src/queue/queue-front.js';
 import { QueueTranscriber } from '../src/queue/queue-transcriber.js';
 import { startQueueWorker, type QueueWorker } from '../src/queue/queue-worker.js';
+import { startRedis } from '../testkit/redis.js';
 import { speech } from '../testkit/speech.js';
-import { freePort } from '../testkit/free-port.js';
 import { TONE_MODEL_DIR, writeToneModel } from '../testkit/tone-model.js';
 
 const RESULTS = path.resolve('test-output/queue-bench.json');
@@ -44,26 +43,6 @@ const NOTES = Number(values.notes);
 const BURST = Number(values.burst);
 
 const silent = createLogger({ level: 'silent' });
-
-async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
-  const binary = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
-  if (!existsSync(binary)) throw new Error(`no redis-server at ${binary}: apt-get install -y redis-server, or set REDIS_SERVER`);
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'queue-bench-redis-'));
-  const port = await freePort();
-  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => c.toString().includes('Ready to accept connections') && resolve());
-    child.once('exit', () => reject(new Error('redis-server exited at start')));
-  });
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      child.kill('SIGKILL');
-      await once(child, 'exit').catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -144,7 +123,7 @@ async function main(): Promise<void> {
     await front?.close();
     for (const worker of workers) await worker.close();
     for (const core of cores) await core.close();
-    await redis.stop();
+    await redis.close();
   }
 }
 

@@ -99,9 +99,9 @@ export interface TelegramReplyAddress extends ReplyAddress {
   placeholderId?: number;
 }
 
-function isTelegramRecord(record: object): record is ReplyRecord<TelegramReplyAddress> {
-  const address = (record as Partial<ReplyRecord>).address as Partial<TelegramReplyAddress> | undefined;
-  return address?.platform === 'telegram' && typeof address.chatId === 'number' && typeof address.messageId === 'number';
+function isTelegramAddress(address: ReplyAddress): address is TelegramReplyAddress {
+  const { platform, chatId, messageId, placeholderId } = address as Partial<TelegramReplyAddress>;
+  return platform === 'telegram' && typeof chatId === 'number' && typeof messageId === 'number' && (placeholderId === undefined || typeof placeholderId === 'number');
 }
 
 /** Where an error happened, for the log and for the brief reply. */
@@ -286,9 +286,7 @@ class TelegramTranscriptionBot implements TelegramBot {
   }
 
   adopt(record: object, outcome: HandedOverOutcome): Promise<void> {
-    if (!isTelegramRecord(record)) return Promise.reject(new Error('not a Telegram reply record'));
-    const answer = answerFrom(record, this.target(record.address), this.store);
-    return this.runner.adopt(answer, outcome, { placeholderShown: record.address.placeholderId !== undefined });
+    return this.runner.adopt(record, outcome, { isAddress: isTelegramAddress, target: (address) => this.target(address), store: this.store });
   }
 
   /** The middleware: allowlist first, then commands, then audio. */

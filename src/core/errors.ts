@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   shutting_down: { status: 503, message: 'The server is shutting down and takes no new work.' },
   model_unavailable: { status: 503, message: 'The speech model is not loaded.' },
   queue_unavailable: { status: 503, message: 'The job queue cannot be reached just now. Try again shortly.' },
+  no_worker: { status: 503, message: 'No transcription worker is running to take the job. Try again shortly.' },
   cancelled: { status: 499, message: 'The request was cancelled.' },
   internal: { status: 500, message: 'Transcription failed on the server. The request can be retried.' },
 } as const satisfies Record<string, { status: number; message: string }>;

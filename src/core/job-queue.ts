@@ -20,9 +20,9 @@ export interface JobQueueOptions {
 }
 
 /** What a job is assumed to take before any has run, in seconds (a voice note and its decode). */
-const FIRST_JOB_SEC = 5;
+export const FIRST_JOB_SEC = 5;
 /** Weight of the newest job in the moving average of job times. */
-const JOB_TIME_WEIGHT = 0.2;
+export const JOB_TIME_WEIGHT = 0.2;
 /** Turns a class may hold apart: a job's priority is its class times this, less its turn. */
 const TURNS_PER_CLASS = 1000;
 /** A promoted job's priority: above every class, so it goes before every voice note. */
@@ -139,7 +139,8 @@ interface Waiting {
 export class JobQueue {
   /** Jobs admitted and not ended, in admission order: what a job still decoding has ahead. */
   private readonly live = new Set<Job>();
-  private readonly queued: Waiting[] = [];
+  /** Jobs decoded and waiting their turn, in the order they were queued. */
+  private readonly line: Waiting[] = [];
   /** Jobs queued or running per owner: a new job's turn. */
   private readonly owned = new Map<string, number>();
   private admitted = 0;
@@ -159,11 +160,6 @@ export class JobQueue {
 
   /** Jobs admitted and not yet running: decoding, or waiting their turn. */
   get waiting(): number {
-    return this.admitted;
-  }
-
-  /** @deprecated The same count as {@link waiting}, under its old name, until every reader says `waiting`. */
-  get pending(): number {
     return this.admitted;
   }
 
@@ -210,7 +206,7 @@ export class JobQueue {
       }
       return ahead;
     }
-    if (job.state === 'waiting') return this.active + this.queued.filter((w) => goesBefore(w.job, job)).length;
+    if (job.state === 'waiting') return this.active + this.line.filter((w) => goesBefore(w.job, job)).length;
     return null;
   }
 
@@ -235,14 +231,14 @@ export class JobQueue {
     job.priority = priorityFor(options.durationSec) * TURNS_PER_CLASS - turn;
     job.state = 'waiting';
     // Ahead: the jobs that go first; none when a slot is free and nobody waits before it.
-    const waitingAhead = this.queued.filter((w) => goesBefore(w.job, job)).length;
+    const waitingAhead = this.line.filter((w) => goesBefore(w.job, job)).length;
     const ahead = this.active < this.options.concurrency && waitingAhead === 0 ? 0 : this.active + waitingAhead;
 
     return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => {
-        const index = this.queued.indexOf(entry);
+        const index = this.line.indexOf(entry);
         if (index < 0) return;
-        this.queued.splice(index, 1);
+        this.line.splice(index, 1);
         clearTimeout(entry.promote);
         this.end(job);
         reject(job.signal.reason);
@@ -276,7 +272,7 @@ export class JobQueue {
         entry.promote.unref();
       }
       job.signal.addEventListener('abort', onAbort, { once: true });
-      this.queued.push(entry);
+      this.line.push(entry);
       options.onQueued?.(ahead);
       this.dispatch();
     });
@@ -290,10 +286,10 @@ export class JobQueue {
 
   /** Starts the best queued jobs while slots are free: highest priority, then first admitted. */
   private dispatch(): void {
-    while (this.active < this.options.concurrency && this.queued.length > 0) {
+    while (this.active < this.options.concurrency && this.line.length > 0) {
       let best = 0;
-      for (let i = 1; i < this.queued.length; i++) if (goesBefore(this.queued[i].job, this.queued[best].job)) best = i;
-      const [entry] = this.queued.splice(best, 1);
+      for (let i = 1; i < this.line.length; i++) if (goesBefore(this.line[i].job, this.line[best].job)) best = i;
+      const [entry] = this.line.splice(best, 1);
       clearTimeout(entry.promote);
       entry.start();
     }

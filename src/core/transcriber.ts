@@ -74,7 +74,6 @@ export class SpeechTranscriber implements Transcriber {
       model: model.name,
       device: pool.device,
       waiting: queue.waiting,
-      queued: queue.waiting,
       running: queue.running,
       maxPending: queue.maxPending,
       maxDurationSec: limits.maxDurationSec,

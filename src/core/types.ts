@@ -105,8 +105,6 @@ export interface TranscriberStatus {
   device: Device;
   /** Jobs taken in and not yet running: decoding, or waiting their turn. */
   waiting: number;
-  /** @deprecated The same count as `waiting`, under its old name, until every reader says `waiting`. */
-  queued: number;
   /** Jobs running inference now. */
   running: number;
   maxPending: number;

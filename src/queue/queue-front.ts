@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { SttError } from '../core/errors.js';
+import { FIRST_JOB_SEC, JOB_TIME_WEIGHT } from '../core/job-queue.js';
 import type { Transcript } from '../core/types.js';
 import type { Logger } from '../logger.js';
 import { AudioBlobs } from './audio-blobs.js';
@@ -27,6 +28,8 @@ const RECONNECT_GRACE_MS = 5000;
 const UNAVAILABLE_RETRY_AFTER_SEC = 5;
 /** At start, how long the front waits for Redis before it serves anyway (answering `queue_unavailable`). */
 const FIRST_CONNECT_MS = 5000;
+/** While a job is waited on with a bound on having no worker, how often the front looks for live workers. */
+const WORKER_LOOK_MS = 500;
 
 export interface QueueFrontOptions {
   /** QUEUE_URL. */
@@ -56,11 +59,27 @@ export interface QueueFrontOptions {
 export interface JobWatch {
   onActive?: () => void;
   onProgress?: (progress: QueuedJobProgress) => void;
+  /**
+   * Once no worker has been alive for this long while the job is waited on, it is cancelled and
+   * its author told `no_worker`, rather than waiting for a worker that may never come.
+   * @defaultValue unset: the job waits for a worker however long it takes
+   */
+  noWorkerMs?: number;
 }
 
 interface Watcher extends JobWatch {
+  /** When it was submitted (epoch ms): no worker before then counts against it. */
+  since: number;
   resolve(transcript: Transcript): void;
   reject(error: SttError): void;
+}
+
+/** Where the queue stands for one job: its place, and the slots of the live workers. */
+interface Standing {
+  /** Jobs ahead of it; undefined once it is no longer waiting. */
+  ahead: number | undefined;
+  /** The live workers' slots, all together: 0 when no worker is alive. */
+  capacity: number;
 }
 
 /**
@@ -82,6 +101,15 @@ export class QueueFront {
   private wasLost = false;
   /** The device the last finished job ran on: what /healthz reports for a front. */
   lastDevice: Transcript['device'] = 'cpu';
+  /**
+   * Moving average of how long a job runs on a worker, in seconds, from the transcripts the
+   * queue's events carry: every front hears every job end, whichever front took it.
+   */
+  private jobSec = FIRST_JOB_SEC;
+  /** Since when no worker has been seen alive (epoch ms); undefined while one is, or before a look. */
+  private workerlessSince: number | undefined;
+  private workerLook: NodeJS.Timeout | undefined;
+  private closed = false;
 
   private constructor(private readonly options: QueueFrontOptions) {
     this.log = options.logger.child({ component: 'queue' });
@@ -103,6 +131,7 @@ export class QueueFront {
     this.events.on('completed', ({ jobId, returnvalue }) => {
       const transcript = returnvalue as unknown as Transcript;
       this.lastDevice = transcript.device;
+      if (Number.isFinite(transcript.processingMs)) this.jobSec += JOB_TIME_WEIGHT * (transcript.processingMs / 1000 - this.jobSec);
       this.settle(jobId)?.resolve(transcript);
     });
     this.events.on('failed', ({ jobId, failedReason }) => this.settle(jobId)?.reject(errorFromFailure(failedReason)));
@@ -144,7 +173,7 @@ export class QueueFront {
     audio: Uint8Array,
     data: QueuedJobData,
     options: { durationSec?: number; id?: string; watch?: JobWatch },
-  ): Promise<{ id: string; ahead: number; result?: Promise<Transcript> }> {
+  ): Promise<{ id: string; ahead: number; etaSec: number | undefined; result?: Promise<Transcript> }> {
     this.assertConnected();
     const waiting = await this.call(() => this.queue.getJobCountByTypes('wait', 'prioritized'));
     if (waiting >= this.options.maxPending) throw new SttError('queue_full', undefined, { retryAfterSec: Math.min(120, Math.max(5, waiting)) });
@@ -152,7 +181,7 @@ export class QueueFront {
     let result: Promise<Transcript> | undefined;
     if (options.watch) {
       const watch = options.watch;
-      result = new Promise<Transcript>((resolve, reject) => this.watchers.set(id, { ...watch, resolve, reject }));
+      result = new Promise<Transcript>((resolve, reject) => this.watchers.set(id, { ...watch, since: Date.now(), resolve, reject }));
       // A rejection nobody awaits yet (the caller gets it after submit returns) is not unhandled.
       result.catch(() => undefined);
     }
@@ -174,14 +203,17 @@ export class QueueFront {
         }),
       );
       if (priority > PROMOTED_PRIORITY) this.schedulePromotion(job);
+      if (options.watch?.noWorkerMs !== undefined) this.lookForWorkers();
     } catch (error) {
       this.watchers.delete(id);
       await this.blobs.delete(id).catch(() => undefined);
       if (reply) await this.replies.strike(reply.platform, { front: reply.front, jobId: id }).catch(() => undefined);
       throw error;
     }
+    const standing = await this.standing(id).catch(() => undefined);
     // Taken by a worker already: nobody is ahead.
-    return { id, ahead: (await this.ahead(id).catch(() => undefined)) ?? 0, result };
+    const ahead = standing?.ahead ?? 0;
+    return { id, ahead, etaSec: standing && this.etaSec(ahead, standing.capacity), result };
   }
 
   /**
@@ -189,6 +221,25 @@ export class QueueFront {
    * slot for it now. Undefined once it is no longer waiting.
    */
   async ahead(id: string): Promise<number | undefined> {
+    return (await this.standing(id)).ahead;
+  }
+
+  /**
+   * When a job with `ahead` jobs before it may be done: the live workers' slots' share of them,
+   * at the pace of the jobs this front has heard end (FIRST_JOB_SEC before any), as the embedded
+   * queue estimates. Undefined when no worker is alive: nothing says when one will be.
+   */
+  etaSec(ahead: number, capacity: number): number | undefined {
+    if (capacity <= 0) return undefined;
+    return Math.ceil((Math.floor(ahead / capacity) + 1) * this.jobSec);
+  }
+
+  /** The live workers' slots, all together (each worker announces its concurrency): 0 when none is alive. */
+  async capacity(): Promise<number> {
+    return slots(await this.call(() => this.redis.zrangebyscore(WORKERS_KEY, Date.now(), '+inf')));
+  }
+
+  private async standing(id: string): Promise<Standing> {
     const now = Date.now();
     const [[, rank], [, active], [, workers]] = (await this.call(() =>
       this.redis
@@ -198,9 +249,9 @@ export class QueueFront {
         .zrangebyscore(WORKERS_KEY, now, '+inf')
         .exec(),
     )) as [[Error | null, number | null], [Error | null, number], [Error | null, string[]]];
-    if (rank === null) return undefined;
-    const capacity = workers.reduce((sum, entry) => sum + Number(entry.split(':')[1] ?? 0), 0);
-    return rank === 0 && active < capacity ? 0 : rank + active;
+    const capacity = slots(workers);
+    if (rank === null) return { ahead: undefined, capacity };
+    return { ahead: rank === 0 && active < capacity ? 0 : rank + active, capacity };
   }
 
   /**
@@ -208,8 +259,13 @@ export class QueueFront {
    * window. Its watcher, if any, is told `cancelled` at once.
    */
   async cancel(id: string, reason: SttError = new SttError('cancelled')): Promise<void> {
-    this.clearPromotion(id);
     this.settle(id)?.reject(reason);
+    await this.withdraw(id);
+  }
+
+  /** Takes a job out of the queue (its audio too), or has its worker stop it at its next window. */
+  private async withdraw(id: string): Promise<void> {
+    this.clearPromotion(id);
     if (!this.connected) return;
     await this.redis.set(cancelKey(id), '1', 'PX', this.options.audioTtlMs).catch(() => undefined);
     const removed = await this.queue.remove(id).catch(() => 0);
@@ -227,6 +283,9 @@ export class QueueFront {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.workerLook);
+    this.workerLook = undefined;
     for (const timer of this.promotions.values()) clearTimeout(timer);
     this.promotions.clear();
     clearTimeout(this.lostTimer);
@@ -248,6 +307,41 @@ export class QueueFront {
       if (error instanceof SttError) throw error;
       throw unavailable(error);
     }
+  }
+
+  /**
+   * While a job is waited on with `noWorkerMs`, looks for live workers every WORKER_LOOK_MS (one
+   * look for all such jobs) and cancels, with `no_worker`, each that has had none for its bound.
+   * A look Redis does not answer decides nothing: `queue_unavailable` covers that.
+   */
+  private lookForWorkers(): void {
+    if (this.workerLook) return;
+    const look = async (): Promise<void> => {
+      if (this.closed) return;
+      const bounded = [...this.watchers].filter(([, watcher]) => watcher.noWorkerMs !== undefined);
+      if (bounded.length === 0) {
+        this.workerLook = undefined;
+        return;
+      }
+      const capacity = await this.capacity().catch(() => undefined);
+      const now = Date.now();
+      if (capacity !== undefined) this.workerlessSince = capacity > 0 ? undefined : (this.workerlessSince ?? now);
+      const since = this.workerlessSince;
+      if (since !== undefined && capacity === 0) {
+        for (const [id, watcher] of bounded) {
+          if (now - Math.max(since, watcher.since) < (watcher.noWorkerMs as number)) continue;
+          this.log.warn({ queueJobId: id, waitedMs: now - watcher.since }, 'no worker is alive: the job is given up');
+          // Out of the queue first, so that nothing of it is left once its author hears.
+          this.settle(id);
+          void this.withdraw(id).finally(() => watcher.reject(noWorker()));
+        }
+      }
+      if (this.closed) return;
+      this.workerLook = setTimeout(() => void look(), WORKER_LOOK_MS);
+      this.workerLook.unref();
+    };
+    this.workerLook = setTimeout(() => void look(), 0);
+    this.workerLook.unref();
   }
 
   private settle(id: string): Watcher | undefined {
@@ -297,6 +391,16 @@ export class QueueFront {
       );
     }
   }
+}
+
+/** The slots of the workers' entries in WORKERS_KEY (`<worker id>:<concurrency>`). */
+function slots(entries: string[]): number {
+  return entries.reduce((sum, entry) => sum + Number(entry.split(':')[1] ?? 0), 0);
+}
+
+/** A job given up because no worker was alive to run it. */
+function noWorker(): SttError {
+  return new SttError('no_worker', undefined, { retryAfterSec: UNAVAILABLE_RETRY_AFTER_SEC });
 }
 
 function unavailable(cause?: unknown): SttError {

@@ -41,8 +41,9 @@ export class RedisJobBackend implements JobBackend {
     if (request.callbackUrl !== undefined) this.options.callbacks.check(request.callbackUrl);
     const createdAt = new Date().toISOString();
     const data: AsyncJobData = { source: request.source, owner: request.owner, filename: request.filename, createdAt, async: true, ...(request.hotwords?.length ? { hotwords: request.hotwords } : {}), callbackUrl: request.callbackUrl };
-    const { id, ahead } = await this.options.front.submit(audio, data, { durationSec: request.durationHint });
-    return { id, status: 'queued', position: ahead, progress: 0, filename: request.filename, createdAt };
+    const { id, ahead, etaSec } = await this.options.front.submit(audio, data, { durationSec: request.durationHint });
+    // With no worker alive the job waits for one, and there is no saying when: no estimate.
+    return { id, status: 'queued', position: ahead, progress: 0, etaSec, filename: request.filename, createdAt };
   }
 
   async get(id: string): Promise<JobView | undefined> {

@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { JobRunner, type JobRequest, type ReplyTarget } from '../../adapters/job-runner.js';
+import { JobRunner, type JobRequest, type ReplyAddress, type ReplyPlatform, type ReplyRecord, type ReplyTarget } from '../../adapters/job-runner.js';
 import { errorReply, progressReply, queuedReply, text, tooLargeReply, tooLongReply } from '../../adapters/replies.js';
 import { SttError } from '../../src/core/errors.js';
 import type { AudioInput, TranscribeOptions, Transcriber, Transcript } from '../../src/core/types.js';
 import { createLogger } from '../../src/logger.js';
+import type { Store } from '../../src/store/index.js';
 
 /** What a chat saw, in order, with the (fake) time of each call. */
 interface Seen {
@@ -39,7 +40,7 @@ function scriptedCore(): { transcriber: Transcriber; jobs: Held[]; next: () => P
   const jobs: Held[] = [];
   const waiters: ((job: Held) => void)[] = [];
   const transcriber: Transcriber = {
-    status: () => ({ model: 'scripted', device: 'cpu', waiting: 0, queued: 0, running: 0, maxPending: 10, maxDurationSec: 300, maxUploadMb: 25 }),
+    status: () => ({ model: 'scripted', device: 'cpu', waiting: 0, running: 0, maxPending: 10, maxDurationSec: 300, maxUploadMb: 25 }),
     transcribe: (_input: AudioInput, options: TranscribeOptions = {}) =>
       new Promise<Transcript>((resolve, reject) => {
         const job: Held = {
@@ -257,5 +258,88 @@ describe('JobRunner', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     await stopped;
     expect(seen.map((s) => s.text)).toEqual(['kịp', errorReply(new SttError('shutting_down'), 'vi', LIMITS)]);
+  });
+});
+
+/** A platform's address as a handed-over record carries it: a chat, the audio's message, the placeholder that front sent. */
+interface TestAddress extends ReplyAddress {
+  platform: 'test';
+  chatId: number;
+  messageId: number;
+  placeholderId?: number;
+}
+
+/** A record another front handed over, as JSON read back from the queue gives it. */
+function handedOver(overrides: Partial<ReplyRecord<TestAddress>> = {}): ReplyRecord<TestAddress> {
+  return JSON.parse(
+    JSON.stringify({
+      id: 'test-7-42',
+      chat: 'test:7',
+      address: { platform: 'test', chatId: 7, messageId: 42, placeholderId: 43 },
+      language: 'vi',
+      messageLimit: 4096,
+      style: { textStyle: 'written', timestamps: false },
+      history: { chat: { platform: 'test', chatId: '7' }, messageRef: '42', authorId: '5' },
+      context: { chatId: 7 },
+      ...overrides,
+    }),
+  ) as ReplyRecord<TestAddress>;
+}
+
+describe('JobRunner.adopt: the answer of a job whose front is gone', () => {
+  const transcript: Transcript = { text: 'chín giờ', words: [], segments: [], duration: 2, processingMs: 1, inferenceMs: 1, device: 'cpu' };
+
+  function platform(seen: Seen[], targets: TestAddress[], remembered: string[]): ReplyPlatform<TestAddress> {
+    const store = {
+      remember: async (entry: { written: string }) => {
+        remembered.push(entry.written);
+        return 'kept';
+      },
+    } as unknown as Store;
+    return {
+      isAddress: (address): address is TestAddress => address.platform === 'test' && typeof (address as Partial<TestAddress>).chatId === 'number',
+      target: (address) => {
+        targets.push(address);
+        return chatTarget(seen);
+      },
+      store,
+    };
+  }
+
+  it('edits the placeholder the other front left into the transcript, once, and keeps it in the history; a second hand-over of the record is not answered again', async () => {
+    const seen: Seen[] = [];
+    const targets: TestAddress[] = [];
+    const remembered: string[] = [];
+    const bot = runner(scriptedCore().transcriber);
+    await bot.adopt(handedOver(), { ok: true, transcript }, platform(seen, targets, remembered));
+    expect(targets).toEqual([{ platform: 'test', chatId: 7, messageId: 42, placeholderId: 43 }]);
+    // As the chat reads it (written form), in the placeholder: no second message.
+    expect(seen.map((s) => [s.call, s.text])).toEqual([['edit', '9 giờ']]);
+    expect(remembered).toEqual(['9 giờ']);
+
+    await bot.adopt(handedOver(), { ok: true, transcript }, platform(seen, targets, remembered));
+    expect(seen).toHaveLength(1);
+    expect(remembered).toHaveLength(1);
+  });
+
+  it('replies to the audio when no placeholder was sent, and answers a failed job briefly in the chat\'s language', async () => {
+    const seen: Seen[] = [];
+    const bot = runner(scriptedCore().transcriber);
+    const noPlaceholder = { platform: 'test' as const, chatId: 7, messageId: 50 };
+    await bot.adopt(handedOver({ id: 'test-7-50', address: noPlaceholder, history: undefined }), { ok: true, transcript }, platform(seen, [], []));
+    await bot.adopt(handedOver({ id: 'test-7-51', address: { ...noPlaceholder, messageId: 51 }, language: 'en' }), { ok: false, error: new SttError('invalid_audio') }, platform(seen, [], []));
+    expect(seen.map((s) => [s.call, s.text])).toEqual([
+      ['send', '9 giờ'],
+      ['send', errorReply(new SttError('invalid_audio'), 'en', LIMITS)],
+    ]);
+  });
+
+  it('refuses a record that is not this platform\'s, and sends nothing', async () => {
+    const seen: Seen[] = [];
+    const bot = runner(scriptedCore().transcriber);
+    const foreign = handedOver({ address: { platform: 'discord', channelId: '1', messageId: '2' } as unknown as TestAddress });
+    await expect(bot.adopt(foreign, { ok: true, transcript }, platform(seen, [], []))).rejects.toThrow('not a test reply record');
+    await expect(bot.adopt({ nothing: true }, { ok: true, transcript }, platform(seen, [], []))).rejects.toThrow('not a test reply record');
+    expect(seen).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ import { startQueueWorker, type QueueWorker } from '../../src/queue/queue-worker
 import { openStore, type Store } from '../../src/store/index.js';
 import { speech } from '../support/audio.js';
 import { testConfig, testCore } from '../support/core.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { startRedis, type TestRedis } from '../../testkit/redis.js';
 import { FakeBotApi, type RecordedCall } from '../fakes/telegram-bot-api.js';
 
 // A chat's own hotwords on Telegram: the /hotwords command's replies, who may change them, and

@@ -706,7 +706,7 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
     await held.holding;
     const status = fake.sendUserMessage(PRIVATE, LAN, { text: '/status' });
     const answer = await replyTo(fake, PRIVATE, status);
-    expect(answer.params.text).toBe(statusReply({ ...narrow.transcriber.status(), waiting: 0, queued: 0, running: 1 }, 'vi'));
+    expect(answer.params.text).toBe(statusReply({ ...narrow.transcriber.status(), waiting: 0, running: 1 }, 'vi'));
     expect(repliesTo(fake, PRIVATE, message)).toEqual([]);
     held.release();
     await replyTo(fake, PRIVATE, message);

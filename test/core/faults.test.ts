@@ -101,7 +101,7 @@ describe('faults inside the core fail one job cleanly and the next one works', (
       const second = core.transcriber.transcribe({ kind: 'buffer', data: long }, { signal: controller.signal, onQueued: () => controller.abort() });
       await expect(second).rejects.toMatchObject({ code: 'cancelled' });
       expect((await first).text.split(' ').length).toBe(120);
-      expect(core.queue.pending).toBe(0);
+      expect(core.queue.waiting).toBe(0);
       expect(await ffmpegChildren()).toEqual([]);
     } finally {
       await core.close();

@@ -9,7 +9,7 @@ import { toWritten } from '../../src/text/written.js';
 import { FakeBotApi, type RecordedCall } from '../fakes/telegram-bot-api.js';
 import { speech } from '../support/audio.js';
 import { TONE_MODEL_DIR } from '../support/core.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { startRedis, type TestRedis } from '../../testkit/redis.js';
 import { postFile, waitUntil } from '../support/server.js';
 import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
 

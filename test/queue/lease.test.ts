@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { Lease } from '../../src/queue/lease.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { startRedis, type TestRedis } from '../../testkit/redis.js';
 
 // The lease that lets one front long-poll Telegram and hold the Discord gateway, on a real
 // redis-server: never two holders, and a standby takes over within about one TTL.

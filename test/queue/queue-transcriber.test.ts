@@ -9,7 +9,7 @@ import { QueueTranscriber } from '../../src/queue/queue-transcriber.js';
 import { startQueueWorker, type QueueWorker } from '../../src/queue/queue-worker.js';
 import { speech } from '../support/audio.js';
 import { testCore } from '../support/core.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { startRedis, type TestRedis } from '../../testkit/redis.js';
 import { rejection } from '../support/rejection.js';
 import { waitUntil } from '../support/server.js';
 

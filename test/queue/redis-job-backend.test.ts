@@ -13,7 +13,7 @@ import { startQueueWorker, type QueueWorker } from '../../src/queue/queue-worker
 import { RedisJobBackend, deliverCallbacks } from '../../src/queue/redis-job-backend.js';
 import { speech } from '../support/audio.js';
 import { testCore } from '../support/core.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { startRedis, type TestRedis } from '../../testkit/redis.js';
 import { rejection } from '../support/rejection.js';
 import { waitUntil } from '../support/server.js';
 
@@ -95,6 +95,25 @@ describe('RedisJobBackend', () => {
     expect(views[0].createdAt).toBe(submitted[0].createdAt);
     expect(await second.get('00000000-0000-4000-8000-000000000000')).toBeUndefined();
     expect(await second.get('../../etc/passwd')).toBeUndefined();
+  });
+
+  it('estimates when a queued job is done: 5 s a job before any has ended, the slots of the live workers sharing those ahead, then the pace of the jobs heard ending', async () => {
+    const jobs = await backend();
+    await worker.worker.pause();
+    const audio = await speech(PHRASES[0]);
+    const first = await jobs.submit(audio, { source: 'http' });
+    const second = await jobs.submit(audio, { source: 'http' });
+    // One worker with one slot: the second waits for the first.
+    expect([first.etaSec, second.etaSec]).toEqual([5, 10]);
+    worker.worker.resume();
+    await Promise.all([first, second].map((v) => settled(jobs, v.id)));
+    // The tone model's jobs take well under a second: the estimate comes down to their pace.
+    await worker.worker.pause();
+    const third = await jobs.submit(audio, { source: 'http' });
+    expect(third.etaSec).toBeGreaterThan(0);
+    expect(third.etaSec).toBeLessThan(5);
+    worker.worker.resume();
+    await settled(jobs, third.id);
   });
 
   it('cancels a waiting job (it never runs) and a running one (it stops at its next window); ended jobs stay as they are', async () => {

@@ -4,12 +4,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../testkit/free-port.js';
+import { freePort } from './free-port.js';
 
 /** Debian's redis-server package (installed by .ci/run); REDIS_SERVER points at any other. */
 const REDIS_SERVER_CANDIDATES = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'];
 
-/** A redis-server the test started itself, on a free port, with its files in a temp dir. */
+/** A redis-server a test or a benchmark started itself, on a free port, with its files in a temp dir. */
 export interface TestRedis {
   url: string;
   port: number;
@@ -31,7 +31,7 @@ function redisServerPath(): string {
   const found = REDIS_SERVER_CANDIDATES.find((candidate) => existsSync(candidate));
   if (!found) {
     throw new Error(
-      `The queue tests need a redis-server and found none at ${REDIS_SERVER_CANDIDATES.join(', ')}. ` +
+      `The queue tests and benchmark need a redis-server and found none at ${REDIS_SERVER_CANDIDATES.join(', ')}. ` +
         "Install Debian's: `apt-get update && apt-get install -y redis-server`, or set REDIS_SERVER=/path/to/redis-server.",
     );
   }
@@ -40,8 +40,8 @@ function redisServerPath(): string {
 
 /**
  * Starts redis-server with no persistence (a test's data dies with it) and waits until it
- * accepts connections. Close it in afterAll/afterEach: close() kills the process whatever state
- * the test left it in.
+ * accepts connections. Close it in afterAll/afterEach (or a benchmark's finally): close() kills
+ * the process whatever state the test left it in.
  */
 export async function startRedis(): Promise<TestRedis> {
   const binary = redisServerPath();
