@@ -372,8 +372,12 @@ function textStyle(value: string): (spoken: string) => string {
   throw new SttError('bad_request', `Unknown text "${printable(value)}": use spoken or written.`);
 }
 
-/** A refused request's body up to this size is read (and dropped) before the answer goes out. */
-const DRAIN_BEFORE_ANSWER_BYTES = 1024 * 1024;
+/**
+ * A refused request's body up to this size is read (and dropped) before the answer goes out:
+ * fetch in Node 24 (undici) reports a connection closed while it still sends as a failed request
+ * (EPIPE), not as the answer, so a file a little over MAX_UPLOAD_MB is read to its end first.
+ */
+const DRAIN_BEFORE_ANSWER_BYTES = 8 * 1024 * 1024;
 /** …for at most this long. */
 const DRAIN_BEFORE_ANSWER_MS = 5000;
 
