@@ -110,6 +110,8 @@ export class QueueFront {
   private workerlessSince: number | undefined;
   private workerLook: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Per job id, who is told each time the job moves (taken, a window done, ended): see {@link follow}. */
+  private readonly followers = new Map<string, Set<() => void>>();
 
   private constructor(private readonly options: QueueFrontOptions) {
     this.log = options.logger.child({ component: 'queue' });
@@ -126,16 +128,49 @@ export class QueueFront {
     this.events.on('active', ({ jobId }) => {
       this.clearPromotion(jobId);
       this.watchers.get(jobId)?.onActive?.();
+      this.tell(jobId);
     });
-    this.events.on('progress', ({ jobId, data }) => this.watchers.get(jobId)?.onProgress?.(data as unknown as QueuedJobProgress));
+    this.events.on('progress', ({ jobId, data }) => {
+      this.watchers.get(jobId)?.onProgress?.(data as unknown as QueuedJobProgress);
+      this.tell(jobId);
+    });
     this.events.on('completed', ({ jobId, returnvalue }) => {
       const transcript = returnvalue as unknown as Transcript;
       this.lastDevice = transcript.device;
       if (Number.isFinite(transcript.processingMs)) this.jobSec += JOB_TIME_WEIGHT * (transcript.processingMs / 1000 - this.jobSec);
       this.settle(jobId)?.resolve(transcript);
+      this.tell(jobId);
     });
-    this.events.on('failed', ({ jobId, failedReason }) => this.settle(jobId)?.reject(errorFromFailure(failedReason)));
-    this.events.on('removed', ({ jobId }) => this.settle(jobId)?.reject(new SttError('cancelled')));
+    this.events.on('failed', ({ jobId, failedReason }) => {
+      this.settle(jobId)?.reject(errorFromFailure(failedReason));
+      this.tell(jobId);
+    });
+    this.events.on('removed', ({ jobId }) => {
+      this.settle(jobId)?.reject(new SttError('cancelled'));
+      this.tell(jobId);
+    });
+  }
+
+  /**
+   * Calls `onChange` each time the job `id` moves on whichever worker runs it (taken, one of its
+   * windows done, ended or removed), as the queue's events tell every front, whichever took the
+   * job; until the function returned is called.
+   */
+  follow(id: string, onChange: () => void): () => void {
+    let followers = this.followers.get(id);
+    if (!followers) this.followers.set(id, (followers = new Set()));
+    const own = followers;
+    // One function per follow, so that following twice with the same callback is two follows.
+    const entry = (): void => onChange();
+    own.add(entry);
+    return () => {
+      own.delete(entry);
+      if (own.size === 0 && this.followers.get(id) === own) this.followers.delete(id);
+    };
+  }
+
+  private tell(jobId: string): void {
+    for (const onChange of this.followers.get(jobId) ?? []) onChange();
   }
 
   /**

@@ -52,6 +52,11 @@ export class RedisJobBackend implements JobBackend {
     return viewOf(found.job, found.state, () => this.options.front.ahead(id));
   }
 
+  /** Told by the queue's events, which reach every front: a window done on any worker, the job's end. */
+  watch(id: string, onChange: () => void): () => void {
+    return this.options.front.follow(id, onChange);
+  }
+
   /** A waiting job is removed, a running one stopped at its next window; an ended job is left as it is. */
   async cancel(id: string): Promise<JobView | undefined> {
     const found = await this.find(id);

@@ -153,6 +153,34 @@ describe('RedisJobBackend', () => {
     expect(refused).toMatchObject({ code: 'callback_not_allowed' });
   });
 
+  it('tells any front following a job each time its worker moves it: taken, each window done, ended', async () => {
+    const jobs = await backend();
+    const other = await backend();
+    const long = Array.from({ length: 6 }, () => 'một hai ba bốn năm').join(' ');
+    await worker.worker.pause();
+    const { id } = await jobs.submit(await speech(long), { source: 'http' });
+    const views: Promise<JobView | undefined>[] = [];
+    let ended = false;
+    const unwatch = other.watch(id, () => {
+      views.push(
+        other.get(id).then((view) => {
+          ended ||= view?.status === 'done';
+          return view;
+        }),
+      );
+    });
+    worker.worker.resume();
+    await waitUntil(async () => ended || undefined, 20_000, 'the followed job to end');
+    unwatch();
+    const seen = await Promise.all(views);
+    const running = seen.filter((view) => view?.status === 'running');
+    const total = running.at(-1)?.windows?.total ?? 0;
+    expect(total).toBeGreaterThan(2);
+    // Taken, then one call a window, then its end: told by the queue's events, never by a timer.
+    expect(views).toHaveLength(total + 2);
+    expect(seen.at(-1)).toMatchObject({ id, status: 'done', progress: 1, transcript: { text: long } });
+  });
+
   it('forgets a finished job once JOB_TTL_SEC has passed', async () => {
     const jobs = await backend(1);
     const first = await jobs.submit(await speech(PHRASES[0]), { source: 'http' });
