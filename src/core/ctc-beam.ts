@@ -21,7 +21,10 @@ export interface WordLanguageModel {
   logProb(context: readonly string[], word: string): number;
   /** Whether the model knows the word. */
   has(word: string): boolean;
-  /** The best unigram log10 probability of a word that starts with `prefix`, if any does. */
+  /**
+   * The best unigram log10 probability of a word that starts with `prefix`, if any does (so once
+   * undefined, undefined for every longer prefix: the search asks no further).
+   */
   bestPrefixLogProb(prefix: string): number | undefined;
 }
 
@@ -34,15 +37,33 @@ export interface CtcBeamOptions {
    * Prefixes kept after each frame. @defaultValue 32: wav2vec2's CTC output is peaked (most
    * frames are blank at > 0.9), so few prefixes are ever close; 32 leaves room for a hotword or an
    * LM-preferred spelling to survive the frames until its word is complete (and for the many
-   * alignments of earlier words that crowd a beam), at 15–80 ms per 3000 frames on one CPU core,
-   * 1–2% of CPU inference. pyctcdecode's 100 buys nothing on peaked output but time.
+   * alignments of earlier words that crowd a beam). bench/beam.ts measures the service's width
+   * (BEAM_WIDTH, 16) on 3000 frames (60 s): 25–70 ms on peaked output, 0.2–0.5% of float32
+   * inference on one CPU core; 190–250 ms on flat noise, under 2%. pyctcdecode's 100 buys nothing
+   * on peaked output but time.
    */
   beamWidth?: number;
   /**
    * Tokens tried per frame, the most probable first. @defaultValue 8: a frame rarely has more than
-   * three tokens above {@link tokenMinLogProb}; the cap bounds the worst (flat, noisy) frames.
+   * three tokens above {@link tokenMinLogProb}. It does not bound flat (noisy) frames by itself: a
+   * near-uniform frame over ~110 tokens has every one at about -4.7, so all 8 are tried on every
+   * prefix; {@link extensionsPerFrame} is what bounds those.
    */
   topK?: number;
+  /**
+   * Extensions tried per frame: of a frame's (prefix, token) pairs that make a longer prefix (a
+   * character, or a word break after a word), only this many are tried, those whose prefix score
+   * plus token log-probability is highest (ties: the first in the search's own order, so a run is
+   * repeatable). The pairs that keep a prefix's text (a blank, a held character, a break after a
+   * break) are always tried. So a frame makes at most this many new prefixes (each with its
+   * language-model and hotword look-ups) and scores at most beamWidth + this many.
+   * @defaultValue 2 × beamWidth: a frame with at most two tokens above {@link tokenMinLogProb}
+   * (nearly every frame of a trained wav2vec2: the blank at > 0.9, or a letter and the blank)
+   * lengthens at most 2 × beamWidth prefixes, so the bound never changes what such frames decode;
+   * a flat (noisy) frame, where all topK tokens pass, would otherwise lengthen every prefix by
+   * every one of them (8 × 16 = 128 new prefixes at width 16) and now makes at most 32.
+   */
+  extensionsPerFrame?: number;
   /**
    * Tokens of a frame below this natural-log probability are not tried (the frame's best always
    * is). @defaultValue -5 (p < 0.7%), pyctcdecode's `token_min_logp`.
@@ -139,8 +160,12 @@ class Prefix {
   nsB: Span | null = null;
   nsNB: Span | null = null;
   score = -Infinity;
+  /** The last frame the prefix was kept after (see {@link CtcBeamSearch.release}). */
+  keptAt = -1;
 
   constructor(
+    /** The prefix this one extends by one token (null for the empty prefix). */
+    readonly parent: Prefix | null,
     /** The last token emitted (-1 for none); a delimiter when the prefix ends at a word break. */
     readonly last: number,
     /** The characters of the word being spelled ('' at a word break). */
@@ -153,6 +178,13 @@ class Prefix {
     readonly lookahead: number,
     /** Hotword trie nodes matched so far, one per word break a hotword could have started at. */
     readonly hot: readonly number[],
+    /**
+     * Whether a word the language model knows starts with `partial` (true at a word break, and
+     * with no model); once false it stays false for the rest of the word, and is not asked again.
+     */
+    readonly lmPrefix = true,
+    /** Whether a word of a hotword starts with `partial`, kept as lmPrefix is (with a model only). */
+    readonly hotPrefix = true,
   ) {}
 }
 
@@ -175,7 +207,8 @@ class Prefix {
  *   conditional score when the word completes. A partial word that starts a hotword gets weight ×
  *   characters so far ÷ the hotword's length.
  * - Per frame, only the {@link CtcBeamOptions.topK} most probable tokens at or above
- *   {@link CtcBeamOptions.tokenMinLogProb} are tried (the best always is); prefixes more than
+ *   {@link CtcBeamOptions.tokenMinLogProb} are tried (the best always is), and of the pairs that
+ *   lengthen a prefix only the best {@link CtcBeamOptions.extensionsPerFrame}; prefixes more than
  *   {@link CtcBeamOptions.beamPruneLogProb} below the best are dropped, then all but the best
  *   {@link CtcBeamOptions.beamWidth}.
  * - Timings come from each prefix's best (Viterbi) alignment: the frames each character was
@@ -194,6 +227,7 @@ export class CtcBeamSearch {
   private readonly blanks: number[];
   private readonly beamWidth: number;
   private readonly topK: number;
+  private readonly extensionsPerFrame: number;
   private readonly tokenMinLogProb: number;
   private readonly beamPruneLogProb: number;
   private readonly lm: WordLanguageModel | undefined;
@@ -208,6 +242,8 @@ export class CtcBeamSearch {
   private readonly trieComplete: number[] = [0];
   private readonly hotWords = new Set<string>();
   private readonly hotPrefixes = new Set<string>();
+  /** The ranks of a frame's extensions, for {@link extensionThreshold}: at most beamWidth × topK. */
+  private readonly rankScratch: Float64Array;
 
   constructor(
     private readonly vocabulary: CtcVocabulary,
@@ -215,6 +251,8 @@ export class CtcBeamSearch {
   ) {
     this.beamWidth = positiveInteger(options.beamWidth ?? 32, 'beamWidth');
     this.topK = positiveInteger(options.topK ?? 8, 'topK');
+    this.extensionsPerFrame = positiveInteger(options.extensionsPerFrame ?? 2 * this.beamWidth, 'extensionsPerFrame');
+    this.rankScratch = new Float64Array(this.beamWidth * this.topK);
     this.tokenMinLogProb = options.tokenMinLogProb ?? -5;
     this.beamPruneLogProb = options.beamPruneLogProb ?? -10;
     this.lm = options.languageModel;
@@ -283,7 +321,7 @@ export class CtcBeamSearch {
     if (frames === 0) return this.words(null, logProbs, frameSeconds);
     const kind = (id: number): number => (id < this.kind.length ? this.kind[id] : BLANK);
 
-    const root = new Prefix(-1, '', this.lm && this.scoreBoundary ? ['<s>'] : [], 0, 0, this.trieChildren[0].size > 0 ? [0] : []);
+    const root = new Prefix(null, -1, '', this.lm && this.scoreBoundary ? ['<s>'] : [], 0, 0, this.trieChildren[0].size > 0 ? [0] : []);
     root.pB = 0;
     let beams: Prefix[] = [root];
     const candIds = new Int32Array(this.topK);
@@ -319,6 +357,13 @@ export class CtcBeamSearch {
         count = 1;
       }
 
+      // Extensions are capped (extensionsPerFrame): when the frame has more, only those ranked at
+      // or above the cap's threshold are tried, ties in the order of the loop below.
+      const cap = this.extensionThreshold(beams, candIds, candLp, count, kind);
+      const threshold = cap.threshold;
+      let ties = cap.ties;
+      const admit = (rank: number): boolean => rank > threshold || (rank === threshold && ties-- > 0);
+
       next = [];
       const touch = (node: Prefix): void => {
         if (node.stamp === t) return;
@@ -330,6 +375,7 @@ export class CtcBeamSearch {
       for (const beam of beams) {
         const total = logAddExp(beam.pB, beam.pNB);
         const bestSpan = beam.pB >= beam.pNB ? beam.sB : beam.sNB;
+        const textScore = beam.fused + beam.lookahead;
         for (let c = 0; c < count; c++) {
           const id = candIds[c];
           const lp = candLp[c];
@@ -363,8 +409,8 @@ export class CtcBeamSearch {
                 beam.nsNB = { token: id, start: head.start, end: t + 1, prev: head.prev };
               }
             }
-            if (beam.pB > -Infinity) this.extend(beam, id, beam.pB + lp, beam.sB, t, touch);
-          } else {
+            if (beam.pB > -Infinity && admit(beam.pB + lp + textScore)) this.extend(beam, id, beam.pB + lp, beam.sB, t, touch);
+          } else if (admit(total + lp + textScore)) {
             this.extend(beam, id, total + lp, bestSpan, t, touch);
           }
         }
@@ -385,6 +431,9 @@ export class CtcBeamSearch {
         node.sB = node.nsB;
         node.sNB = node.nsNB;
       }
+      for (const node of kept) node.keptAt = t;
+      for (const node of beams) this.release(node, t);
+      for (const node of next) this.release(node, t);
       beams = kept;
     }
 
@@ -410,6 +459,59 @@ export class CtcBeamSearch {
     return this.words(winner.pB >= winner.pNB ? winner.sB : winner.sNB, logProbs, frameSeconds);
   }
 
+  /**
+   * The rank an extension needs to be tried this frame ({@link CtcBeamOptions.extensionsPerFrame}):
+   * -Infinity with no ties to spend when the frame has no more extensions than the cap; else the
+   * cap-th best rank, and how many extensions ranked exactly that may still be tried. It walks the
+   * pairs as the frame's loop does and ranks each as it will (the value it would add plus the
+   * prefix's text score).
+   */
+  private extensionThreshold(
+    beams: readonly Prefix[],
+    candIds: Int32Array,
+    candLp: Float64Array,
+    count: number,
+    kind: (id: number) => number,
+  ): { threshold: number; ties: number } {
+    const ranks = this.rankScratch;
+    let n = 0;
+    for (const beam of beams) {
+      const total = logAddExp(beam.pB, beam.pNB);
+      const textScore = beam.fused + beam.lookahead;
+      for (let c = 0; c < count; c++) {
+        const id = candIds[c];
+        const k = kind(id);
+        if (k === BLANK || (k === DELIMITER && beam.partial === '')) continue;
+        if (id === beam.last) {
+          if (beam.pB > -Infinity) ranks[n++] = beam.pB + candLp[c] + textScore;
+        } else {
+          ranks[n++] = total + candLp[c] + textScore;
+        }
+      }
+    }
+    const cap = this.extensionsPerFrame;
+    if (n <= cap) return { threshold: -Infinity, ties: Infinity };
+    const sorted = ranks.subarray(0, n).sort();
+    const threshold = sorted[n - cap];
+    let above = 0;
+    for (let i = n - cap + 1; i < n; i++) if (sorted[i] > threshold) above++;
+    return { threshold, ties: cap - above };
+  }
+
+  /**
+   * Forgets a prefix that left the beam this frame and has no prefix of its own in it any more
+   * (nor do its ancestors, in turn), so that what the search holds stays bounded by the beam and
+   * the text's length rather than growing with every prefix ever tried. A prefix made again later
+   * is made the same (its text state depends only on its parent and token).
+   */
+  private release(node: Prefix, t: number): void {
+    for (let at: Prefix | null = node; at && at.keptAt !== t && !at.children?.size; at = at.parent) {
+      const siblings: Map<number, Prefix> | undefined = at.parent?.children;
+      if (siblings?.get(at.last) !== at) return;
+      siblings.delete(at.last);
+    }
+  }
+
   /** Adds `value` to the prefix `beam` + `id` (a character, or a break after a word). */
   private extend(beam: Prefix, id: number, value: number, prev: Span | null, t: number, touch: (node: Prefix) => void): void {
     let child = beam.children?.get(id);
@@ -433,7 +535,7 @@ export class CtcBeamSearch {
         const after = this.trieChildren[node].get(' ');
         if (after !== undefined) hot.push(after);
       }
-      return new Prefix(id, '', done.context, parent.fused + done.score, this.ramp(hot), hot);
+      return new Prefix(parent, id, '', done.context, parent.fused + done.score, this.ramp(hot), hot);
     }
     const token = this.text[id];
     const partial = parent.partial + token;
@@ -450,12 +552,14 @@ export class CtcBeamSearch {
       }
     }
     let lookahead = this.ramp(hot);
-    if (this.lm) {
-      const best = this.lm.bestPrefixLogProb(partial);
-      if (best !== undefined) lookahead += this.lmWeight * best;
-      else lookahead += this.lmWeight * this.lm.unknownLogProb + (this.hotPrefixes.has(partial) ? 0 : this.unknownWordOffset);
-    }
-    return new Prefix(id, partial, parent.context, parent.fused, lookahead, hot);
+    if (!this.lm) return new Prefix(parent, id, partial, parent.context, parent.fused, lookahead, hot);
+    // Both look-ups are prefix-closed: what no word starts with, no longer spelling of it does
+    // (and a word spelled on through noise can grow long, each look-up hashing all of it).
+    const best = parent.lmPrefix ? this.lm.bestPrefixLogProb(partial) : undefined;
+    const hotPrefix = parent.hotPrefix && this.hotPrefixes.has(partial);
+    if (best !== undefined) lookahead += this.lmWeight * best;
+    else lookahead += this.lmWeight * this.lm.unknownLogProb + (hotPrefix ? 0 : this.unknownWordOffset);
+    return new Prefix(parent, id, partial, parent.context, parent.fused, lookahead, hot, best !== undefined, hotPrefix);
   }
 
   /** The score a prefix's word in progress earns as it completes, and the history after it. */
@@ -465,7 +569,7 @@ export class CtcBeamSearch {
     for (const node of prefix.hot) score += this.trieComplete[node];
     if (!this.lm) return { score, context: prefix.context };
     score += this.lmWeight * this.lm.logProb(prefix.context, word) + this.beta;
-    if (!this.lm.has(word) && !this.hotWords.has(word)) score += this.unknownWordOffset;
+    if (!this.lm.has(word) && !(prefix.hotPrefix && this.hotWords.has(word))) score += this.unknownWordOffset;
     const keep = this.lm.order - 1;
     const context = keep <= 0 ? [] : [...prefix.context, word].slice(-keep);
     return { score, context };

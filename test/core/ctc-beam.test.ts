@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { argmaxFrames, buildVocabulary, decodeCtc, type CtcVocabulary } from '../../src/core/ctc.js';
-import { CtcBeamSearch, decodeCtcBeam, logSoftmaxFrames, type CtcBeamOptions, type FrameLogProbs } from '../../src/core/ctc-beam.js';
+import { CtcBeamSearch, decodeCtcBeam, logSoftmaxFrames, type CtcBeamOptions, type FrameLogProbs, type WordLanguageModel } from '../../src/core/ctc-beam.js';
 import { parseArpa } from '../../src/text/arpa.js';
+import { buildKneserNeyModel } from '../../src/text/kneser-ney.js';
 import { HF_REFERENCE, readReference } from '../support/fixtures.js';
 
 // khanhld's layout: precomposed lower-case letters, `|`, the specials, and `<pad>` (the blank) last.
@@ -240,6 +241,100 @@ ngram 2=3
 
   it('is the acoustics alone at alpha 0 and beta 0 (both words known)', () => {
     expect(beam(conCa, { languageModel: lm, alpha: 0, beta: 0 }).text).toBe('con ca');
+  });
+});
+
+describe('the bound on work per frame (extensionsPerFrame)', () => {
+  const lm = buildKneserNeyModel(['con cá bơi', 'con cá to', 'con chó', 'tuấn nuôi con cá']);
+  /** Near-uniform frames: logits of spread 0.5, so every token is about ln(1/V) ≈ -4.6 > -5. */
+  function flat(frames: number, seed: number): FrameLogProbs {
+    const next = random(seed);
+    const logits = Float32Array.from({ length: frames * V }, () => next() - 0.5);
+    return { data: logSoftmaxFrames(logits, frames, V), frames, vocab: V };
+  }
+
+  /** A model that knows every word and counts its look-ups: one per prefix the search makes. */
+  function countingModel(): { lm: WordLanguageModel; lookups: () => number } {
+    let lookups = 0;
+    const lm: WordLanguageModel = {
+      order: 2,
+      unknownLogProb: -5,
+      logProb: () => (lookups++, -1),
+      has: () => true,
+      bestPrefixLogProb: () => (lookups++, -1),
+    };
+    return { lm, lookups: () => lookups };
+  }
+
+  it('makes at most extensionsPerFrame new prefixes a frame on flat frames, where all topK tokens pass', () => {
+    const frames = 100;
+    const beamWidth = 4;
+    const lp = flat(frames, 5);
+    const made = (extensionsPerFrame?: number): number => {
+      const { lm, lookups } = countingModel();
+      new CtcBeamSearch(vocabulary, { beamWidth, languageModel: lm, extensionsPerFrame }).decode(lp);
+      return lookups();
+    };
+    // Each new prefix asks the model once; the end asks at most twice a prefix (its last word, </s>).
+    const bound = frames * 2 * beamWidth + 2 * beamWidth;
+    expect(made()).toBeLessThanOrEqual(bound);
+    expect(made(3)).toBeLessThanOrEqual(frames * 3 + 2 * beamWidth);
+    // Without the bound (every prefix × every one of the 8 tokens) the same frames make far more.
+    expect(made(beamWidth * 8)).toBeGreaterThan(2 * bound);
+  });
+
+  it('never binds on frames with at most two tokens above the threshold: the same decoding as with no bound', () => {
+    // Such a frame lengthens each prefix at most twice, so at most 2 × beamWidth pairs: the bound.
+    const all = [...LETTERS, '|', '_'];
+    const pool = ['_', '_', '|', 'c', 'o', 'n', 'a', 'á', 't', 'u', 'ấ'];
+    for (const seed of [1, 2, 3, 4]) {
+      const next = random(seed);
+      const lp = matrix(
+        Array.from({ length: 200 }, () => {
+          const token = pool[Math.floor(next() * pool.length)];
+          const other = all[Math.floor(next() * all.length)];
+          const win = 0.5 + 0.45 * next();
+          return other === token ? { [token]: win } : { [token]: win, [other]: 0.95 - win };
+        }),
+      );
+      for (const options of [{}, { beamWidth: 4, hotwords: ['tuấn', 'con cá'] }, { beamWidth: 16, languageModel: lm, hotwords: ['tuấn'] }] as CtcBeamOptions[]) {
+        const unbounded = { ...options, extensionsPerFrame: (options.beamWidth ?? 32) * 8 };
+        expect(new CtcBeamSearch(vocabulary, options).decodeAligned(lp)).toEqual(new CtcBeamSearch(vocabulary, unbounded).decodeAligned(lp));
+      }
+    }
+  });
+
+  it('keeps the words around a stretch of noise, as with no bound', () => {
+    const speech = matrix([...spell('con|'), ...Array.from({ length: 30 }, () => '_'), ...spell('|c'), { a: 0.55, á: 0.45 }, '_']);
+    speech.data.set(flat(30, 9).data, spell('con|').length * V);
+    for (const extensionsPerFrame of [undefined, 64]) {
+      const { text } = new CtcBeamSearch(vocabulary, { beamWidth: 8, languageModel: lm, extensionsPerFrame }).decode(speech);
+      expect(text.startsWith('con ')).toBe(true);
+      expect(text.endsWith(' cá')).toBe(true);
+    }
+  });
+
+  it('asks the language model nothing more about a word in progress once no known word starts with it', () => {
+    // Noise with the word delimiter improbable (a hum): one word grows over every frame. Asking
+    // about each longer spelling of it hashed all of it, every frame: quadratic in its length.
+    const lp = flat(300, 11);
+    for (let f = 0; f < lp.frames; f++) lp.data[f * V + vocabulary.delimiterId] = -20;
+    const asked: string[] = [];
+    const counting: WordLanguageModel = {
+      order: lm.order,
+      unknownLogProb: lm.unknownLogProb,
+      logProb: (context, word) => lm.logProb(context, word),
+      has: (word) => lm.has(word),
+      bestPrefixLogProb: (prefix) => (asked.push(prefix), lm.bestPrefixLogProb(prefix)),
+    };
+    const { text } = new CtcBeamSearch(vocabulary, { beamWidth: 8, languageModel: counting }).decode(lp);
+    expect([...text].length).toBeGreaterThan(100);
+    // The longest known word is 4 letters ("tuấn", "nuôi"): what is asked is at most one longer.
+    expect(Math.max(...asked.map((prefix) => [...prefix].length))).toBeLessThanOrEqual(5);
+  });
+
+  it('refuses a bound of 0', () => {
+    expect(() => new CtcBeamSearch(vocabulary, { extensionsPerFrame: 0 })).toThrow(/extensionsPerFrame/);
   });
 });
 
