@@ -24,7 +24,7 @@ export const FIRST_JOB_SEC = 5;
 /** Weight of the newest job in the moving average of job times. */
 export const JOB_TIME_WEIGHT = 0.2;
 /** Turns a class may hold apart: a job's priority is its class times this, less its turn. */
-const TURNS_PER_CLASS = 1000;
+export const TURNS_PER_CLASS = 1000;
 /** A promoted job's priority: above every class, so it goes before every voice note. */
 const PROMOTED = TURNS_PER_CLASS;
 

@@ -10,9 +10,12 @@ import {
   CANCEL_CHANNEL,
   JOB_NAME,
   PROMOTED_PRIORITY,
+  TAKE_TURN,
   bullPriority,
   cancelKey,
+  endTurn,
   errorFromFailure,
+  turnsKey,
   type QueuedJobData,
   type QueuedJobProgress,
 } from './queued-job.js';
@@ -37,7 +40,10 @@ export interface QueueFrontOptions {
   logger: Logger;
   /** Jobs waiting in Redis (all fronts together) beyond which a new one is refused with `queue_full`. */
   maxPending: number;
-  /** A job's audio is forgotten this long after it was stored, whatever became of its job. */
+  /**
+   * A job's audio is forgotten this long after it was stored, whatever became of its job; so is
+   * its owner's turn, should nobody hear the job end (a job cannot run once its audio is gone).
+   */
   audioTtlMs: number;
   /** Finished jobs (their results) are kept this long, then removed by BullMQ. */
   keepFinishedSec: number;
@@ -84,8 +90,9 @@ interface Standing {
 
 /**
  * A front's side of the BullMQ queue: submits jobs (audio as a blob, the job with its length
- * class as priority), follows them through the queue's events, promotes those that waited too
- * long, and cancels. Every call fails fast with `queue_unavailable` while Redis is away.
+ * class and its owner's turn as priority, the turns counted in Redis for all fronts), follows
+ * them through the queue's events, promotes those that waited too long, and cancels. Every call
+ * fails fast with `queue_unavailable` while Redis is away.
  */
 export class QueueFront {
   readonly queue: Queue<QueuedJobData, Transcript>;
@@ -94,6 +101,8 @@ export class QueueFront {
   private readonly blobs: AudioBlobs;
   private readonly watchers = new Map<string, Watcher>();
   private readonly promotions = new Map<string, NodeJS.Timeout>();
+  /** The owners of the jobs this front submitted, by job id, until it hears them end: their turns end then. */
+  private readonly owners = new Map<string, string>();
   private readonly log: Logger;
   /** The replies of the bot jobs in Redis: this front's presence, the lists, the delivery records. */
   readonly replies: ReplyBook;
@@ -139,14 +148,17 @@ export class QueueFront {
       this.lastDevice = transcript.device;
       if (Number.isFinite(transcript.processingMs)) this.jobSec += JOB_TIME_WEIGHT * (transcript.processingMs / 1000 - this.jobSec);
       this.settle(jobId)?.resolve(transcript);
+      this.endTurn(jobId);
       this.tell(jobId);
     });
     this.events.on('failed', ({ jobId, failedReason }) => {
       this.settle(jobId)?.reject(errorFromFailure(failedReason));
+      this.endTurn(jobId);
       this.tell(jobId);
     });
     this.events.on('removed', ({ jobId }) => {
       this.settle(jobId)?.reject(new SttError('cancelled'));
+      this.endTurn(jobId);
       this.tell(jobId);
     });
   }
@@ -220,11 +232,12 @@ export class QueueFront {
       // A rejection nobody awaits yet (the caller gets it after submit returns) is not unhandled.
       result.catch(() => undefined);
     }
-    const priority = bullPriority(options.durationSec);
-    const reply = data.reply;
+    const { owner, reply } = data;
     try {
       await this.call(() => this.blobs.put(id, audio, this.options.audioTtlMs));
       if (reply) await this.call(() => this.replies.enlist(reply.platform, id));
+      const turn = owner === undefined ? 0 : await this.call(() => this.takeTurn(owner, id));
+      const priority = bullPriority(options.durationSec, turn);
       const job = await this.call(() =>
         this.queue.add(JOB_NAME, data, {
           jobId: id,
@@ -241,6 +254,8 @@ export class QueueFront {
       if (options.watch?.noWorkerMs !== undefined) this.lookForWorkers();
     } catch (error) {
       this.watchers.delete(id);
+      this.owners.delete(id);
+      await endTurn(this.redis, owner, id);
       await this.blobs.delete(id).catch(() => undefined);
       if (reply) await this.replies.strike(reply.platform, { front: reply.front, jobId: id }).catch(() => undefined);
       throw error;
@@ -249,6 +264,24 @@ export class QueueFront {
     // Taken by a worker already: nobody is ahead.
     const ahead = standing?.ahead ?? 0;
     return { id, ahead, etaSec: standing && this.etaSec(ahead, standing.capacity), result };
+  }
+
+  /**
+   * The owner's turn for a new job: how many of the owner's jobs are in flight (queued or
+   * running, whichever front took them), counting this one from now on.
+   */
+  private async takeTurn(owner: string, id: string): Promise<number> {
+    const turn = (await this.redis.eval(TAKE_TURN, 1, turnsKey(owner), id, String(Date.now()), String(this.options.audioTtlMs))) as number;
+    this.owners.set(id, owner);
+    return turn;
+  }
+
+  /** A job this front submitted ended (done, failed, removed): its owner's turn ends with it. */
+  private endTurn(id: string): void {
+    const owner = this.owners.get(id);
+    if (owner === undefined) return;
+    this.owners.delete(id);
+    void endTurn(this.redis, owner, id);
   }
 
   /**
@@ -303,9 +336,12 @@ export class QueueFront {
     this.clearPromotion(id);
     if (!this.connected) return;
     await this.redis.set(cancelKey(id), '1', 'PX', this.options.audioTtlMs).catch(() => undefined);
+    // Another front's job (that front may be gone) has its owner read before it is removed.
+    const owner = this.owners.get(id) ?? (await this.queue.getJob(id).catch(() => undefined))?.data.owner;
     const removed = await this.queue.remove(id).catch(() => 0);
     if (removed === 1) {
-      await this.blobs.delete(id).catch(() => undefined);
+      this.owners.delete(id);
+      await Promise.all([this.blobs.delete(id).catch(() => undefined), endTurn(this.redis, owner, id)]);
       return;
     }
     await this.redis.publish(CANCEL_CHANNEL, id).catch(() => undefined);
@@ -323,6 +359,8 @@ export class QueueFront {
     this.workerLook = undefined;
     for (const timer of this.promotions.values()) clearTimeout(timer);
     this.promotions.clear();
+    // What this front took keeps its turns: its jobs still run, and their workers end the turns.
+    this.owners.clear();
     clearTimeout(this.lostTimer);
     for (const id of [...this.watchers.keys()]) this.settle(id)?.reject(new SttError('shutting_down'));
     await this.replies.stopPresence();

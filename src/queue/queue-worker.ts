@@ -6,7 +6,7 @@ import type { Transcriber, Transcript } from '../core/types.js';
 import type { Logger } from '../logger.js';
 import { AudioBlobs } from './audio-blobs.js';
 import { WORKERS_KEY } from './queue-front.js';
-import { CANCEL_CHANNEL, cancelKey, failureReason, type QueuedJobData, type QueuedJobProgress } from './queued-job.js';
+import { CANCEL_CHANNEL, cancelKey, endTurn, failureReason, type QueuedJobData, type QueuedJobProgress } from './queued-job.js';
 import { QUEUE_NAME, openRedis, redisOptions } from './redis-connection.js';
 
 /** Times a job may be found stalled (its worker gone) and started again before it fails. */
@@ -52,6 +52,12 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const blobs = new AudioBlobs(redis);
   const workerId = randomUUID();
 
+  /** A job's end as its worker sees it: its audio goes, and its owner's turn ends (its front may be gone). */
+  const ended = async (job: Job<QueuedJobData, Transcript>): Promise<void> => {
+    const id = job.id as string;
+    await Promise.all([blobs.delete(id).catch(() => undefined), endTurn(redis, job.data.owner, id)]);
+  };
+
   const processor = async (job: Job<QueuedJobData, Transcript>, _token?: string, bullSignal?: AbortSignal): Promise<Transcript> => {
     const id = job.id as string;
     const jobLog = log.child({ jobId: job.data.logId, queueJobId: id, attempt: job.attemptsMade + 1 });
@@ -78,12 +84,12 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
           },
         },
       );
-      await blobs.delete(id).catch(() => undefined);
+      await ended(job);
       return transcript;
     } catch (error) {
       const stt = controller.signal.aborted ? new SttError('cancelled') : toSttError(error);
       if (final(stt)) {
-        await blobs.delete(id).catch(() => undefined);
+        await ended(job);
         // Final for BullMQ too: the audio's own faults, and a cancellation, are not tried again.
         throw new UnrecoverableError(failureReason(stt));
       }

@@ -1,5 +1,6 @@
+import type { Redis } from 'ioredis';
 import { ERROR_CATALOGUE, SttError, type ErrorCode } from '../core/errors.js';
-import { priorityFor } from '../core/job-queue.js';
+import { TURNS_PER_CLASS, priorityFor } from '../core/job-queue.js';
 import { KEY_PREFIX } from './redis-connection.js';
 
 /** What a BullMQ job carries beside its audio (which is a blob of its own, see audio-blobs.ts). */
@@ -68,11 +69,43 @@ export const PROMOTED_PRIORITY = 1;
 
 /**
  * BullMQ's priority (lower goes first, 0 would mean "before every prioritized job") for audio of
- * this length: the embedded queue's length classes, voice notes first, with 1 kept for jobs that
- * have waited too long. Audio of unknown length (an HTTP upload not yet decoded) is a voice note.
+ * this length, in its owner's `turn`: the embedded queue's length classes, voice notes first, and
+ * within a class the owner's turn, so that a person's second job in flight waits behind everyone
+ * else's first (equal priorities keep their order of arrival); 1 is kept for jobs that have waited
+ * too long. Audio of unknown length (an HTTP upload not yet decoded) is a voice note. At most
+ * 2 + 3 × TURNS_PER_CLASS (the embedded queue's: an owner's n-th job in flight takes turn n),
+ * well under BullMQ's bound (2^21).
  */
-export function bullPriority(durationSec: number | undefined): number {
-  return PROMOTED_PRIORITY + 1 - priorityFor(durationSec ?? 0);
+export function bullPriority(durationSec: number | undefined, turn = 0): number {
+  const turnInClass = Math.min(Math.max(0, Math.floor(turn)), TURNS_PER_CLASS - 1);
+  return PROMOTED_PRIORITY + 1 - priorityFor(durationSec ?? 0) * TURNS_PER_CLASS + turnInClass;
+}
+
+/**
+ * One owner's jobs in flight (queued or running), all fronts together: a sorted set of job ids,
+ * each scored by when it lapses, so that a job whose end nobody heard (its front and its worker
+ * died) stops counting after a while. A new job's turn is the set's size.
+ */
+export function turnsKey(owner: string): string {
+  return `${KEY_PREFIX}turns:${owner}`;
+}
+
+/**
+ * Takes the next turn of an owner for a job, atomically: drops the entries that lapsed, counts
+ * those left (the turn), adds the job lapsing in ARGV[3] ms, and keeps the key no longer than that.
+ * KEYS[1] the owner's set; ARGV: job id, now (epoch ms), lapse (ms).
+ */
+export const TAKE_TURN = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local turn = redis.call('ZCARD', KEYS[1])
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return turn`;
+
+/** Ends a job's turn (it ended, failed or was removed). Idempotent: whoever hears of the end first may call it. */
+export async function endTurn(redis: Redis, owner: string | undefined, jobId: string): Promise<void> {
+  if (owner === undefined) return;
+  await redis.zrem(turnsKey(owner), jobId).catch(() => undefined);
 }
 
 /** The channel a front announces cancellations on; every worker listens and stops its copy. */

@@ -1,11 +1,13 @@
 import os from 'node:os';
 import path from 'node:path';
+import { GatewayOpcodes } from 'discord.js';
 import { Redis } from 'ioredis';
 import type { Chat, User } from 'telegraf/types';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { queuedReply } from '../../adapters/replies.js';
 import type { QueuedJobData } from '../../src/queue/queued-job.js';
 import { toWritten } from '../../src/text/written.js';
+import { FakeDiscord, type GatewayCall } from '../fakes/discord.js';
 import { FakeBotApi, type RecordedCall } from '../fakes/telegram-bot-api.js';
 import { speech } from '../support/audio.js';
 import { TONE_MODEL_DIR } from '../support/core.js';
@@ -20,6 +22,8 @@ const PHRASES = ['xin chào các bạn', 'tôi là người việt nam', 'hôm n
 const TELEGRAM_TOKEN = '7123456789:AAHk3Jx9QeVt1mZrBq8WcYp2LsD4fGnUo0E';
 const chat: Chat.PrivateChat = { id: 5550001, type: 'private', first_name: 'Lan' };
 const lan: User = { id: 5550001, is_bot: false, first_name: 'Lan', language_code: 'vi' };
+// Shaped like a real one (user id . timestamp . HMAC).
+const DISCORD_TOKEN = 'MTA5ODc2NTQzMjEwOTg3NjU0Mw.GvQx7k.Zr3vQm8TtWkY2pLsN0aHc7dEfJxUuBiO5gRy1V';
 
 let redis: TestRedis;
 let client: Redis;
@@ -29,7 +33,9 @@ const started: ServiceProcess[] = [];
 const START_TIMEOUT_MS = 90_000;
 /** A test here starts three or four processes and waits on failovers. */
 const TEST_TIMEOUT_MS = 240_000;
-const fakes: FakeBotApi[] = [];
+/** FAILOVER_SEC for every process: a lease outlives its holder's last renewal by this much. */
+const FAILOVER_MS = 2000;
+const fakes: { close(): Promise<void> }[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -64,7 +70,7 @@ async function start(role: 'front' | 'worker', env: Record<string, string> = {})
     ROLE: role,
     QUEUE_CONCURRENCY: '1',
     INFERENCE_THREADS: '1',
-    FAILOVER_SEC: '2',
+    FAILOVER_SEC: String(FAILOVER_MS / 1000),
     ...env,
   }, START_TIMEOUT_MS);
   started.push(service);
@@ -181,6 +187,52 @@ describe('Telegram long polling: one front polls, another stands by', { timeout:
   });
 });
 
+describe('Discord gateway: one front holds the connection, another stands by', { timeout: TEST_TIMEOUT_MS }, () => {
+  it('connects from the standby within the lease\'s bound when the connected front is killed, and answers the next voice message once', async () => {
+    const discord = await FakeDiscord.start({ token: DISCORD_TOKEN, heartbeatIntervalMs: 1_000 });
+    fakes.push(discord);
+    const bots = { DISCORD_BOT_TOKEN: DISCORD_TOKEN, DISCORD_API_ROOT: discord.apiRoot, DATA_DIR: path.join(os.tmpdir(), 'scale-store') };
+    await start('worker');
+    const first = await start('front', bots);
+    await waitUntil(async () => (first.logs.some((l) => l.msg === 'discord bot ready') ? true : undefined), 20_000, 'the first front to connect');
+    const second = await start('front', bots);
+    await waitUntil(async () => (second.logs.some((l) => l.msg === 'bots') ? true : undefined), 10_000, 'the second front to start');
+    expect(second.logs.find((l) => l.msg === 'bots')).toMatchObject({ discord: 'standby (another front holds its lease)' });
+    // One connection, one session: the standby asks Discord nothing, not even where the gateway is.
+    const opened = () => discord.calls.filter((c) => c.kind === 'connection' && c.event === 'open');
+    const identified = () => discord.calls.filter((c): c is GatewayCall => c.kind === 'gateway' && c.op === GatewayOpcodes.Identify);
+    expect(opened()).toHaveLength(1);
+    expect(identified()).toHaveLength(1);
+    expect(discord.restCalls('GET /gateway/bot')).toHaveLength(1);
+
+    const before = discord.injectVoiceMessage(audio[PHRASES[0]], discord.textChannelId);
+    expect(await discordAnswer(discord, before.id)).toBe(toWritten(PHRASES[0]));
+
+    const killedAt = Date.now();
+    expect(await kill(first, 'SIGKILL')).toBeNull();
+    // The lease lapses at most FAILOVER_SEC after the dead front's last renewal, and the standby
+    // looks three times per FAILOVER_SEC; then discord.js connects. The slack is for a loaded machine.
+    const leaseBoundMs = FAILOVER_MS + FAILOVER_MS / 3;
+    const taken = await waitUntil(async () => second.logs.find((l) => l.msg === 'lease taken' && l.lease === 'discord-gateway'), 15_000, 'the standby to take the lease');
+    expect(Number(taken.time) - killedAt).toBeLessThan(leaseBoundMs + 1500);
+    const session = await discord.waitFor<GatewayCall>((c) => c.kind === 'gateway' && c.t === 'READY' && c.connection > identified()[0].connection, 15_000);
+    expect(session.at - killedAt).toBeLessThan(leaseBoundMs + 4000);
+    // A new session (IDENTIFY, not RESUME: the dead front's session was its own), on a second connection.
+    expect(opened().map((c) => c.kind === 'connection' && c.path)).toEqual(['/gateway', '/gateway']);
+    expect(identified()).toHaveLength(2);
+    expect(discord.calls.filter((c) => c.kind === 'gateway' && c.op === GatewayOpcodes.Resume)).toEqual([]);
+    await waitUntil(async () => (second.logs.some((l) => l.msg === 'discord bot ready') ? true : undefined), 10_000, 'the second front to be ready');
+
+    const after = discord.injectVoiceMessage(audio[PHRASES[3]], discord.textChannelId);
+    // The bots answer in written Vietnamese: "một hai ba bốn năm" reads "12345".
+    expect(await discordAnswer(discord, after.id)).toBe(toWritten(PHRASES[3]));
+    // Answered once each: nothing is left to deliver, and nothing more was sent.
+    await waitUntil(async () => ((await client.zcard('viet-stt:replies:discord')) === 0 ? true : undefined), 10_000, 'the replies to leave the list');
+    expect(discord.repliesTo(before.id).map((m) => m.content)).toEqual([toWritten(PHRASES[0])]);
+    expect(discord.repliesTo(after.id).map((m) => m.content)).toEqual([toWritten(PHRASES[3])]);
+  });
+});
+
 describe('a bot reply outlives the front that took the message', { timeout: TEST_TIMEOUT_MS }, () => {
   it('a polling front killed with kill -9 while a voice note waits: the front that takes the lease edits its placeholder into the transcript, once', async () => {
     const telegram = await FakeBotApi.start({ token: TELEGRAM_TOKEN });
@@ -293,4 +345,9 @@ function isTranscriptOf(api: FakeBotApi, call: RecordedCall, messageId: number):
 /** Waits for the text a note finally got. */
 function finalAnswer(api: FakeBotApi, messageId: number): Promise<RecordedCall> {
   return api.waitFor((c) => isTranscriptOf(api, c, messageId), 30_000);
+}
+
+/** Waits for the text a Discord message finally got: the bot's reply, or its placeholder once edited. */
+function discordAnswer(fake: FakeDiscord, messageId: string): Promise<string> {
+  return waitUntil(async () => fake.repliesTo(messageId).find((m) => !m.content.startsWith('⏳'))?.content, 30_000, `the answer to Discord message ${messageId}`);
 }
