@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { speech } from '../support/audio.js';
 import { testConfig, testCore } from '../support/core.js';
 import { FakeDiscord, type RecordedCall, type RestCall } from '../fakes/discord.js';
+import { closeHarness } from '../support/bot-harness.js';
 
 // A channel's own hotwords on Discord: `/transcription hotwords`, who may change them, and a
 // voice message's transcript before and after.
@@ -74,12 +75,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const harness of running.splice(0)) {
-    await harness.bot.stop();
-    await harness.store.close();
-    rmSync(harness.dataDir, { recursive: true, force: true });
-    await harness.fake.close();
-  }
+  for (const harness of running.splice(0)) await closeHarness(harness);
 });
 
 afterAll(async () => {

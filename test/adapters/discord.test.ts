@@ -14,6 +14,7 @@ import { speech } from '../support/audio.js';
 import { testConfig, testCore } from '../support/core.js';
 import { waitUntil } from '../support/server.js';
 import { FakeDiscord, type CdnCall, type GatewayCall, type RecordedCall, type RestCall } from '../fakes/discord.js';
+import { closeHarness } from '../support/bot-harness.js';
 
 // A token shaped like a real one (user id . timestamp . HMAC); none of its parts may leak.
 const TOKEN = 'MTA5ODc2NTQzMjEwOTg3NjU0Mw.GvQx7k.Zr3vQm8TtWkY2pLsN0aHc7dEfJxUuBiO5gRy1V';
@@ -83,10 +84,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   for (const harness of running.splice(0)) {
-    await harness.bot.stop();
-    await harness.store.close();
-    rmSync(harness.dataDir, { recursive: true, force: true });
-    await harness.fake.close();
+    await closeHarness(harness);
     assertNoTokenLeak(harness);
   }
 });

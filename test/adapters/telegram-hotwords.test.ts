@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { speech } from '../support/audio.js';
 import { testConfig, testCore } from '../support/core.js';
 import { startRedis, type TestRedis } from '../../testkit/redis.js';
 import { FakeBotApi, type RecordedCall } from '../fakes/telegram-bot-api.js';
+import { closeHarness } from '../support/bot-harness.js';
 
 // A chat's own hotwords on Telegram: the /hotwords command's replies, who may change them, and
 // the whole path from a voice note to its transcript, embedded and through a shared queue.
@@ -87,12 +88,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const harness of running.splice(0)) {
-    await harness.bot.stop();
-    await harness.store.close();
-    rmSync(harness.dataDir, { recursive: true, force: true });
-    await harness.fake.close();
-  }
+  for (const harness of running.splice(0)) await closeHarness(harness);
 });
 
 afterAll(async () => {
