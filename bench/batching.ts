@@ -32,6 +32,7 @@ import { windowsFor } from '../src/core/transcriber.js';
 import { buildWav2Vec2Onnx, type Wav2Vec2Config } from '../src/model/wav2vec2-graph.js';
 import { randomWav2Vec2Weights, wav2vec2BaseConfig } from '../testkit/random-weights.js';
 import { synthesizeSpeech } from '../testkit/tone-model.js';
+import { editDistance } from './base-model.js';
 
 /** The transcriber's default STRIDE_SEC, for window lengths given without one. */
 const STRIDE_SEC = 4;
@@ -112,17 +113,6 @@ async function runGroups(
 /** Greedy CTC over ids: repeats merged, blanks dropped. */
 function collapse(ids: readonly number[]): number[] {
   return ids.filter((id, t) => id !== BLANK && id !== ids[t - 1]);
-}
-
-/** Levenshtein distance between two id sequences. */
-function editDistance(a: readonly number[], b: readonly number[]): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = row;
-  }
-  return previous[b.length];
 }
 
 const median = (values: readonly number[]): number => {

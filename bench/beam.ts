@@ -20,21 +20,17 @@
  * `npx tsx bench/beam.ts [--inference-sec S]` prints the rows as JSON lines and a table;
  * bench/bench.ts (or anything else) can call {@link benchBeam} with an inference time of its own.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import ort from 'onnxruntime-node';
 import { loadConfig } from '../src/config.js';
 import { argmaxFrames, buildVocabulary, decodeCtc, type CtcVocabulary } from '../src/core/ctc.js';
 import { CtcBeamSearch, logSoftmaxFrames, type CtcBeamOptions } from '../src/core/ctc-beam.js';
 import { peakNormalize, zeroMeanUnitVariance } from '../src/core/normalize.js';
-import { buildWav2Vec2Onnx } from '../src/model/wav2vec2-graph.js';
 import { parseArpa } from '../src/text/arpa.js';
 import { buildArpa } from '../src/text/kneser-ney.js';
-import { randomWav2Vec2Weights, wav2vec2BaseConfig } from '../testkit/random-weights.js';
-import { TONE_ALPHABET, buildToneModel, synthesizeSpeech, toneVocabulary } from '../testkit/tone-model.js';
+import { buildToneModel, synthesizeSpeech, toneVocabulary } from '../testkit/tone-model.js';
+import { MODEL_DIR, baseVocab, ensureBaseModel, openSession } from './base-model.js';
 
 /** One decoder on one kind of frames. */
 export interface BeamBenchRow {
@@ -112,51 +108,12 @@ const HOTWORDS = ['Tuấn', 'Khánh Linh', 'Techcombank', 'Vietcombank', 'Lộc'
 const SAMPLE_RATE = 16_000;
 
 /**
- * The base-shaped model, cached where bench/bench.ts caches it (named after the converter's
- * sources and the weights' generator, so a change to either builds it anew).
- */
-const GRAPH_VERSION = createHash('sha256')
-  .update(readFileSync(fileURLToPath(new URL('../src/model/wav2vec2-graph.ts', import.meta.url))))
-  .update(readFileSync(fileURLToPath(new URL('../src/onnx/graph-builder.ts', import.meta.url))))
-  .update(readFileSync(fileURLToPath(new URL('../testkit/random-weights.ts', import.meta.url))))
-  .digest('hex')
-  .slice(0, 10);
-const MODEL_DIR = path.resolve(`.cache/bench-base-model-${GRAPH_VERSION}`);
-
-/** The base-shaped model's vocabulary (as bench/bench.ts writes it): the tone letters, specials, filler, `<pad>`; 110 tokens. */
-function baseVocab(): Record<string, number> {
-  const tokens = [...TONE_ALPHABET, '<s>', '</s>', '<unk>'];
-  return Object.fromEntries([...tokens, ...Array.from({ length: 110 - tokens.length - 1 }, (_, i) => `x${i}`), '<pad>'].map((t, i) => [t, i]));
-}
-
-/** Builds the float32 base-shaped model into {@link MODEL_DIR} unless it is there. */
-async function ensureBaseModel(): Promise<void> {
-  if (existsSync(path.join(MODEL_DIR, 'model.onnx'))) return;
-  const vocab = baseVocab();
-  const config = wav2vec2BaseConfig(Object.keys(vocab).length);
-  process.stderr.write('building the random wav2vec2-base model… ');
-  await mkdir(MODEL_DIR, { recursive: true });
-  await writeFile(path.join(MODEL_DIR, 'model.onnx'), buildWav2Vec2Onnx(config, randomWav2Vec2Weights(config)));
-  await writeFile(path.join(MODEL_DIR, 'vocab.json'), JSON.stringify(vocab));
-  await writeFile(path.join(MODEL_DIR, 'preprocessor_config.json'), JSON.stringify({ do_normalize: true, sampling_rate: 16000 }));
-  process.stderr.write('done\n');
-}
-
-/** A session with the inference worker's options. */
-function openSession(model: string | Uint8Array, threads: number): Promise<ort.InferenceSession> {
-  // As the service's pool does: onnxruntime writes no telemetry files and sends nothing.
-  process.env.ORT_DISABLE_TELEMETRY ??= '1';
-  const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
-  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
-}
-
-/**
  * Seconds of `session.run` over `samples` cut into windows of `chunkSec` (each normalised as the
  * service does), on the base-shaped model, after a warm-up run.
  */
 async function inferenceSecOf(samples: Float32Array, threads: number, chunkSec: number): Promise<number> {
   await ensureBaseModel();
-  const session = await openSession(path.join(MODEL_DIR, 'model.onnx'), threads);
+  const session = await openSession(MODEL_DIR, threads);
   try {
     const run = (piece: Float32Array) => session.run({ [session.inputNames[0]]: new ort.Tensor('float32', piece, [1, piece.length]) });
     await run(zeroMeanUnitVariance(samples.subarray(0, 5 * SAMPLE_RATE)));

@@ -11,7 +11,16 @@
  *   thread (what one pass would cost; up to {@link ONE_PASS_MAX_SEC})
  * - 60 s of speech that never pauses (every cut overlaps by STRIDE_SEC, as Hugging Face's)
  * - the same 60 s in one pass, as the service it replaces did, for the memory comparison
- * - 60 s on the int8-quantised model, and how far its logits and argmax move from float32
+ * - 60 s on the int8-quantised model, and how far its logits and argmax move from float32; its
+ *   row also times the float32 model's one pass in the same process, so that the int8 ratio
+ *   (int8 windowed ÷ float32 one pass) is taken under one machine load rather than across rows
+ * - what windowing and int8 do to the words: the character edit distance of the 60 s windowed
+ *   transcript to the one-pass one, and of the int8 transcript to the float32 one, as shares of
+ *   the reference's length (the model's weights are random, so these transcripts are strings
+ *   of tokens, not Vietnamese: the figure says how much the cuts and int8 move the decoded
+ *   output, not a word error rate)
+ * - greedy and beam decoding (hotwords, a language model, both) of a minute's frames, peaked and
+ *   flat, as a share of that minute's float32 inference (bench/beam.ts)
  * - /healthz latency while each file is transcribing (the event loop must stay free)
  * - 20 concurrent 10 s uploads over HTTP: throughput and p50/p95 latency
  * - checkpoint → ONNX conversion time and peak RSS
@@ -20,55 +29,22 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
 import { createCore } from '../src/core/create-transcriber.js';
 import { Metrics } from '../src/core/metrics.js';
 import { buildApp } from '../src/http/app.js';
 import { createLogger } from '../src/logger.js';
-import { buildWav2Vec2Onnx } from '../src/model/wav2vec2-graph.js';
-import { randomWav2Vec2Weights, wav2vec2BaseConfig } from '../testkit/random-weights.js';
-import { TONE_ALPHABET, synthesizeSpeech } from '../testkit/tone-model.js';
+import { synthesizeSpeech } from '../testkit/tone-model.js';
 import { encodeWav } from '../src/core/wav.js';
 import { SAMPLE_RATE, decodeAudio, resolveFfmpegPath } from '../src/core/decode.js';
 import { peakNormalize, zeroMeanUnitVariance } from '../src/core/normalize.js';
 import { windowsFor } from '../src/core/transcriber.js';
+import { INT8_MODEL_DIR, MODEL_DIR, editDistance, ensureBaseModel, openSession } from './base-model.js';
+import { benchBeam } from './beam.js';
 import { benchConvert } from './convert.js';
-
-/**
- * The cached models are named after the converter's sources and the weights' generator, so a
- * change to the graph it writes or to the weights builds them anew rather than measuring the old.
- */
-const GRAPH_VERSION = createHash('sha256')
-  .update(readFileSync(fileURLToPath(new URL('../src/model/wav2vec2-graph.ts', import.meta.url))))
-  .update(readFileSync(fileURLToPath(new URL('../src/onnx/graph-builder.ts', import.meta.url))))
-  .update(readFileSync(fileURLToPath(new URL('../testkit/random-weights.ts', import.meta.url))))
-  .digest('hex')
-  .slice(0, 10);
-const MODEL_DIR = path.resolve(`.cache/bench-base-model-${GRAPH_VERSION}`);
-/** The same weights with int8 dynamic quantisation of the MatMuls (`--quantize int8`). */
-const INT8_MODEL_DIR = path.resolve(`.cache/bench-base-model-${GRAPH_VERSION}-int8`);
-
-async function ensureBaseModel(): Promise<void> {
-  if (existsSync(path.join(MODEL_DIR, 'model.onnx')) && existsSync(path.join(INT8_MODEL_DIR, 'model.onnx'))) return;
-  const tokens = [...TONE_ALPHABET, '<s>', '</s>', '<unk>'];
-  const vocab = Object.fromEntries([...tokens, ...Array.from({ length: 110 - tokens.length - 1 }, (_, i) => `x${i}`), '<pad>'].map((t, i) => [t, i]));
-  const config = wav2vec2BaseConfig(Object.keys(vocab).length);
-  process.stdout.write('building the random wav2vec2-base model, float32 and int8… ');
-  const weights = randomWav2Vec2Weights(config);
-  for (const [dir, quantize] of [[MODEL_DIR, undefined], [INT8_MODEL_DIR, 'int8']] as const) {
-    await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, 'model.onnx'), buildWav2Vec2Onnx(config, weights, { quantize }));
-    await writeFile(path.join(dir, 'vocab.json'), JSON.stringify(vocab));
-    await writeFile(path.join(dir, 'preprocessor_config.json'), JSON.stringify({ do_normalize: true, sampling_rate: 16000 }));
-  }
-  process.stdout.write('done\n');
-}
 
 /** Samples this process's RSS (worker threads included) until stopped. */
 function rssSampler(): { stop(): number } {
@@ -132,18 +108,6 @@ const percentile = (values: number[], p: number): number => {
 
 const CHUNK_SEC = 20;
 const STRIDE_SEC = 4;
-
-/** A session with the inference worker's options, on this thread. */
-function openSession(modelDir: string, threads: number): Promise<ort.InferenceSession> {
-  // As the service's pool does: onnxruntime writes no telemetry files and sends nothing.
-  process.env.ORT_DISABLE_TELEMETRY ??= '1';
-  return ort.InferenceSession.create(path.join(modelDir, 'model.onnx'), {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  });
-}
 
 /**
  * What int8 quantisation changes: on one 20 s window of `data`, the largest logit difference
@@ -248,7 +212,10 @@ async function measureRow(spec: RowSpec) {
     const peakRssMb = sampler.stop();
     const samples = await samplesOf(data);
     const modelInputSec = windowsFor(samples, chunkSec, strideSec).reduce((n, c) => n + c.end - c.start, 0) / SAMPLE_RATE;
-    const onePass = spec.seconds <= ONE_PASS_MAX_SEC ? await onePassRunSec(samples, modelDir, service.config.inference.threads) : undefined;
+    const threads = service.config.inference.threads;
+    const onePass = spec.seconds <= ONE_PASS_MAX_SEC ? await onePassRunSec(samples, modelDir, threads) : undefined;
+    // The float32 floor for the int8 row, timed here, under the same load as the row itself.
+    const floatOnePass = spec.int8 && spec.seconds <= ONE_PASS_MAX_SEC ? await onePassRunSec(samples, MODEL_DIR, threads) : undefined;
     return {
       mode: `${spec.onePass ? 'one pass' : `windows of ${chunkSec} s`}${spec.int8 ? ', int8' : ''}${spec.pauses ? '' : ', no pauses'}`,
       audioSec: spec.seconds,
@@ -259,19 +226,25 @@ async function measureRow(spec: RowSpec) {
       overFloor: +(wall / transcript.inferenceMs).toFixed(2),
       onePassRunSec: onePass === undefined ? null : +onePass.toFixed(2),
       overOnePass: onePass === undefined ? null : +(wall / 1000 / onePass).toFixed(2),
+      ...(floatOnePass === undefined
+        ? {}
+        : { floatOnePassRunSec: +floatOnePass.toFixed(2), overFloatOnePass: +(wall / 1000 / floatOnePass).toFixed(2) }),
       peakRssMb,
       device: transcript.device,
       healthzP50Ms: +percentile(latencies, 50).toFixed(1),
       healthzP99Ms: +percentile(latencies, 99).toFixed(1),
       healthzMaxMs: +Math.max(...latencies).toFixed(1),
+      text: transcript.text,
     };
   } finally {
     await service.close();
   }
 }
 
+type Row = Awaited<ReturnType<typeof measureRow>>;
+
 /** Runs {@link measureRow} in a child process and returns its row. */
-async function rowInChild(spec: RowSpec): Promise<Awaited<ReturnType<typeof measureRow>>> {
+async function rowInChild(spec: RowSpec): Promise<Row> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--row', JSON.stringify(spec)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -279,8 +252,9 @@ async function rowInChild(spec: RowSpec): Promise<Awaited<ReturnType<typeof meas
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
   if (code !== 0) throw new Error(`the bench row ${JSON.stringify(spec)} exited with ${code}`);
-  const row = JSON.parse(out.trim().split('\n').pop() ?? '') as Awaited<ReturnType<typeof measureRow>>;
-  process.stdout.write(`${JSON.stringify(row)}\n`);
+  const row = JSON.parse(out.trim().split('\n').pop() ?? '') as Row;
+  const { text, ...shown } = row;
+  process.stdout.write(`${JSON.stringify({ ...shown, textChars: text.length })}\n`);
   return row;
 }
 
@@ -319,22 +293,52 @@ async function benchConcurrentHttp(count: number, seconds: number) {
   }
 }
 
+/** The character (code point) edit distance from `text` to `reference`, and as a share of the reference's length. */
+function transcriptChange(text: string, reference: string): { editDistance: number; referenceChars: number; share: number } {
+  const [a, b] = [Array.from(text), Array.from(reference)];
+  const distance = editDistance(a, b);
+  return { editDistance: distance, referenceChars: b.length, share: +(distance / Math.max(1, b.length)).toFixed(4) };
+}
+
 async function main(): Promise<void> {
   await ensureBaseModel();
   const rows = [];
   for (const seconds of [10, 60, 300]) rows.push(await rowInChild({ onePass: false, int8: false, seconds, pauses: true }));
+  const windowed = rows[1];
   rows.push(await rowInChild({ onePass: false, int8: false, seconds: 60, pauses: false }));
-  rows.push(await rowInChild({ onePass: true, int8: false, seconds: 60, pauses: true }));
-  rows.push(await rowInChild({ onePass: false, int8: true, seconds: 60, pauses: true }));
+  const onePass = await rowInChild({ onePass: true, int8: false, seconds: 60, pauses: true });
+  const int8 = await rowInChild({ onePass: false, int8: true, seconds: 60, pauses: true });
+  rows.push(onePass, int8);
   const int8Change = await int8Deviation(speechOf(20), loadConfig({ ...process.env, MODEL_DIR }).inference.threads);
   process.stdout.write(`${JSON.stringify({ int8Change })}\n`);
+  const words = {
+    note: 'random weights: the transcripts are token strings, not Vietnamese; this is how far the cuts and int8 move the decoded text, not a word error rate',
+    windowedVsOnePass60s: transcriptChange(windowed.text, onePass.text),
+    int8VsFloat60s: transcriptChange(int8.text, windowed.text),
+  };
+  process.stdout.write(
+    `words (60 s, character edit distance, ${words.note}): windowed vs one pass ${(100 * words.windowedVsOnePass60s.share).toFixed(2)}% (goal ≤ 2%), int8 vs float32 windowed ${(100 * words.int8VsFloat60s.share).toFixed(2)}%\n`,
+  );
+  // The decoders' cost, against the float32 session.run time of the windowed minute above.
+  const beam = (await benchBeam({ inferenceSec: windowed.sessionRunSec })).map(({ text: _text, ...row }) => row);
+  for (const row of beam) process.stdout.write(`${JSON.stringify(row)}\n`);
   const http = await benchConcurrentHttp(20, 10);
   const conversion = await benchConvert();
   process.stdout.write(`${JSON.stringify({ conversion })}\n`);
-  const results = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, rows, int8Change, http, conversion };
+  const results = {
+    date: new Date().toISOString(),
+    cpus: (await import('node:os')).cpus().length,
+    rows: rows.map(({ text, ...row }) => ({ ...row, textChars: text.length })),
+    int8Change,
+    words,
+    beam,
+    http,
+    conversion,
+  };
   await mkdir('test-output', { recursive: true });
   await writeFile('test-output/bench.json', `${JSON.stringify(results, null, 2)}\n`);
-  console.table(rows);
+  console.table(results.rows.map(({ textChars: _chars, ...row }) => row));
+  console.table(beam);
   console.table([http]);
   console.table([conversion]);
 }

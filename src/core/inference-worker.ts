@@ -22,11 +22,10 @@ async function main(): Promise<void> {
   let session: ort.InferenceSession;
   let device: 'cpu' | 'cuda' = 'cpu';
   let fallback: string | undefined;
-  // Measured on the wav2vec2-base-shaped model, 20 s windows, 2 threads (the "Faster than one
-  // pass" issue): executionMode 'parallel' doubled the run time (the graph is one chain); turning
-  // off the memory arena, the memory pattern or thread spinning, level 'extended' instead of
-  // 'all', and loading a saved pre-optimised model changed nothing measurable. Level 'all' stays (it
-  // includes the Gelu, BiasGelu and DynamicQuantizeMatMul fusions the converter's graph relies on).
+  // onnxruntime's defaults but for the threads: what the other settings (executionMode, memory
+  // arena and pattern, spinning, optimisation level, a pre-optimised model) did is measured in the
+  // README's Benchmarks section. Level 'all' stays: it includes the Gelu, BiasGelu and
+  // DynamicQuantizeMatMul fusions the converter's graph relies on.
   const options = (providers: string[]): ort.InferenceSession.SessionOptions => ({
     executionProviders: providers,
     intraOpNumThreads: data.threads,

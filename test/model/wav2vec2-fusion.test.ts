@@ -108,11 +108,17 @@ describe.each(CASES)('$name', ({ name, config: overrides }) => {
     // b_scale holds one scale per column of B.
     const model = onnxProto.onnx.ModelProto.decode(await readFile(path.join(dir, `${name}-int8.onnx`)));
     const dims = new Map((model.graph?.initializer ?? []).map((t) => [t.name as string, (t.dims ?? []).map(Number)]));
-    for (const node of (model.graph?.node ?? []).filter((n) => n.opType === 'DynamicQuantizeMatMul')) {
+    const fused = (model.graph?.node ?? []).filter((n) => n.opType === 'DynamicQuantizeMatMul');
+    for (const node of fused) {
       const [, b, scale] = node.input as string[];
       const columns = (dims.get(b) ?? [])[1];
       expect(columns).toBeGreaterThan(1);
       expect(dims.get(scale)).toEqual([columns]);
     }
+    // The biases of out_proj and both feed-forward MatMuls are folded in (DynamicQuantizeMatMul's
+    // fifth input; q/k/v's is MultiHeadAttention's), so the Adds left are the two residuals per
+    // layer, the positional embedding's, and the float feature projection's and lm_head's biases.
+    expect(fused.filter((n) => (n.input as string[])[4]).length).toBe(3 * layers);
+    expect(ops.get('Add')).toBe(2 * layers + 3);
   });
 });
