@@ -62,7 +62,7 @@ export interface BeamBenchOptions {
    * base-shaped model, with the service's thread count, after a warm-up.
    */
   inferenceSec?: number;
-  /** @defaultValue 60, the figure */
+  /** Seconds of audio whose frames are decoded. @defaultValue 60, a minute, as the main bench's rows */
   audioSec?: number;
   /** @defaultValue the service's BEAM_WIDTH default */
   beamWidth?: number;
