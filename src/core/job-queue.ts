@@ -20,9 +20,29 @@ export interface JobQueueOptions {
 }
 
 /** What a job is assumed to take before any has run, in seconds (a voice note and its decode). */
-export const FIRST_JOB_SEC = 5;
+const FIRST_JOB_SEC = 5;
 /** Weight of the newest job in the moving average of job times. */
-export const JOB_TIME_WEIGHT = 0.2;
+const JOB_TIME_WEIGHT = 0.2;
+
+/**
+ * The recent pace of jobs, a moving average of how long each took ({@link FIRST_JOB_SEC} before
+ * any has ended), and the estimates both queues give from it: this one and, with `QUEUE_URL`, a
+ * front's, from the jobs it hears end.
+ */
+export class JobPace {
+  /** Seconds a job takes, lately. */
+  seconds = FIRST_JOB_SEC;
+
+  /** A job ended after `seconds`. */
+  heard(seconds: number): void {
+    this.seconds += JOB_TIME_WEIGHT * (seconds - this.seconds);
+  }
+
+  /** When a job with `ahead` jobs before it may be done: `slots` run at once, each at this pace. */
+  etaSec(ahead: number, slots: number): number {
+    return Math.ceil((Math.floor(ahead / slots) + 1) * this.seconds);
+  }
+}
 /** Turns a class may hold apart: a job's priority is its class times this, less its turn. */
 export const TURNS_PER_CLASS = 1000;
 /** A promoted job's priority: above every class, so it goes before every voice note. */
@@ -150,8 +170,7 @@ export class JobQueue {
   /** Set by drain(): called whenever the count of admitted or running jobs falls. */
   private onFewer: (() => void) | undefined;
   private drained: Promise<void> | undefined;
-  /** Moving average of how long a job runs, in seconds. */
-  private jobSec = FIRST_JOB_SEC;
+  private readonly pace = new JobPace();
   private readonly now: () => number;
 
   constructor(private readonly options: JobQueueOptions) {
@@ -214,7 +233,7 @@ export class JobQueue {
   etaSecOf(job: Job): number | undefined {
     const ahead = this.positionOf(job);
     if (ahead === null) return undefined;
-    return Math.ceil((Math.floor(ahead / this.options.concurrency) + 1) * this.jobSec);
+    return this.pace.etaSec(ahead, this.options.concurrency);
   }
 
   enqueue<T>(job: Job, task: () => Promise<T>, options: RunOptions): Promise<T> {
@@ -258,8 +277,7 @@ export class JobQueue {
             } catch (error) {
               reject(error);
             } finally {
-              const seconds = (this.now() - started) / 1000;
-              this.jobSec += JOB_TIME_WEIGHT * (seconds - this.jobSec);
+              this.pace.heard((this.now() - started) / 1000);
               this.active--;
               this.end(job);
               this.dispatch();
@@ -310,7 +328,7 @@ export class JobQueue {
   /** When a refused client may find room: the jobs ahead of it, at the recent pace of jobs. */
   private retryAfterSec(): number {
     const ahead = this.admitted + this.active;
-    return Math.max(1, Math.min(120, Math.ceil((ahead * this.jobSec) / this.options.concurrency)));
+    return Math.max(1, Math.min(120, Math.ceil((ahead * this.pace.seconds) / this.options.concurrency)));
   }
 }
 

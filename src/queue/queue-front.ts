@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { SttError } from '../core/errors.js';
-import { FIRST_JOB_SEC, JOB_TIME_WEIGHT } from '../core/job-queue.js';
+import { JobPace } from '../core/job-queue.js';
 import type { Transcript } from '../core/types.js';
 import type { Logger } from '../logger.js';
 import { AudioBlobs } from './audio-blobs.js';
@@ -110,11 +110,8 @@ export class QueueFront {
   private wasLost = false;
   /** The device the last finished job ran on: what /healthz reports for a front. */
   lastDevice: Transcript['device'] = 'cpu';
-  /**
-   * Moving average of how long a job runs on a worker, in seconds, from the transcripts the
-   * queue's events carry: every front hears every job end, whichever front took it.
-   */
-  private jobSec = FIRST_JOB_SEC;
+  /** How long a job runs on a worker lately, from the transcripts the queue's events carry: every front hears every job end, whichever front took it. */
+  private readonly pace = new JobPace();
   /** Since when no worker has been seen alive (epoch ms); undefined while one is, or before a look. */
   private workerlessSince: number | undefined;
   private workerLook: NodeJS.Timeout | undefined;
@@ -146,7 +143,7 @@ export class QueueFront {
     this.events.on('completed', ({ jobId, returnvalue }) => {
       const transcript = returnvalue as unknown as Transcript;
       this.lastDevice = transcript.device;
-      if (Number.isFinite(transcript.processingMs)) this.jobSec += JOB_TIME_WEIGHT * (transcript.processingMs / 1000 - this.jobSec);
+      if (Number.isFinite(transcript.processingMs)) this.pace.heard(transcript.processingMs / 1000);
       this.settle(jobId)?.resolve(transcript);
       this.endTurn(jobId);
       this.tell(jobId);
@@ -294,16 +291,15 @@ export class QueueFront {
 
   /**
    * When a job with `ahead` jobs before it may be done: the live workers' slots' share of them,
-   * at the pace of the jobs this front has heard end (FIRST_JOB_SEC before any), as the embedded
-   * queue estimates. Undefined when no worker is alive: nothing says when one will be.
+   * at the pace of the jobs this front has heard end, as the embedded queue estimates. Undefined
+   * when no worker is alive: nothing says when one will be.
    */
-  etaSec(ahead: number, capacity: number): number | undefined {
-    if (capacity <= 0) return undefined;
-    return Math.ceil((Math.floor(ahead / capacity) + 1) * this.jobSec);
+  private etaSec(ahead: number, capacity: number): number | undefined {
+    return capacity > 0 ? this.pace.etaSec(ahead, capacity) : undefined;
   }
 
   /** The live workers' slots, all together (each worker announces its concurrency): 0 when none is alive. */
-  async capacity(): Promise<number> {
+  private async capacity(): Promise<number> {
     return slots(await this.call(() => this.redis.zrangebyscore(WORKERS_KEY, Date.now(), '+inf')));
   }
 
