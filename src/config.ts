@@ -82,6 +82,7 @@ const schema = z.object({
   ),
   ROLE: z.enum(['all', 'front', 'worker']).default('all'),
   FAILOVER_SEC: positive.default(15),
+  NO_WORKER_SEC: positive.default(30),
   JOB_TTL_SEC: positive.default(3600),
   CALLBACK_SECRET: optionalString,
   CALLBACK_ALLOWED_HOSTS: idList,
@@ -186,6 +187,12 @@ export interface Config {
      * has run out.
      */
     failoverMs: number;
+    /**
+     * How long a synchronous call (`/wav2vec2`, the OpenAI route) waits while no worker is alive
+     * before it is withdrawn and answered `no_worker`: within a load balancer's timeout, and long
+     * enough for a worker restarting to come back.
+     */
+    noWorkerMs: number;
   };
   /** Async jobs (POST /jobs): how long results are kept, and where their callbacks may go. */
   jobs: {
@@ -301,7 +308,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     // Two jobs per worker by default: one decodes or waits while the other's chunks run, and the
     // pool gives a short job's chunks precedence over a long one's.
     queue: { concurrency: e.QUEUE_CONCURRENCY || workers * 2, maxPending: e.QUEUE_MAX_PENDING },
-    distributed: { url: e.QUEUE_URL, role: e.ROLE, failoverMs: Math.round(e.FAILOVER_SEC * 1000) },
+    distributed: { url: e.QUEUE_URL, role: e.ROLE, failoverMs: Math.round(e.FAILOVER_SEC * 1000), noWorkerMs: Math.round(e.NO_WORKER_SEC * 1000) },
     jobs: {
       ttlMs: Math.round(e.JOB_TTL_SEC * 1000),
       callbackSecret: e.CALLBACK_SECRET,

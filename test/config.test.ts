@@ -36,6 +36,7 @@ describe('loadConfig', () => {
       },
       inference: { device: 'auto', workers: 1, threads: cores, chunkSec: 20, strideSec: 4 },
       queue: { concurrency: 2, maxPending: 32 },
+      distributed: { url: undefined, role: 'all', failoverMs: 15_000, noWorkerMs: 30_000 },
       limits: {
         maxDurationSec: 300,
         maxUploadMb: 25,
@@ -88,6 +89,7 @@ describe('loadConfig', () => {
       API_KEY: '',
       INFERENCE_WORKERS: '2',
       QUEUE_CONCURRENCY: '',
+      NO_WORKER_SEC: '2.5',
     });
     expect(config.telegram.allowedChatIds).toEqual(['-100123', '42']);
     expect(config.discord.channelIds).toEqual(['111', '222']);
@@ -97,6 +99,7 @@ describe('loadConfig', () => {
     expect(config.model.hfEndpoint).toBe('https://hf-mirror.example');
     expect(config.apiKey).toBeUndefined();
     expect(config.queue.concurrency).toBe(4);
+    expect(config.distributed.noWorkerMs).toBe(2500);
   });
 
   it('lists every problem at once, naming the variable', () => {

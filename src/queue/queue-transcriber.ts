@@ -12,16 +12,7 @@ export interface QueueTranscriberOptions {
   logger: Logger;
   /** What /healthz names as the model (a front loads none): the workers' model folder's name. */
   modelName: string;
-  /**
-   * How long a call waits while no worker is alive (none has announced itself within
-   * FAILOVER_SEC) before it is given up with `no_worker`.
-   * @defaultValue {@link NO_WORKER_WAIT_MS}: a held HTTP request is answered before a load balancer's timeout, and a worker restarting has time to come back
-   */
-  noWorkerWaitMs?: number;
 }
-
-/** How long a synchronous call waits with no live worker: 30 s. */
-export const NO_WORKER_WAIT_MS = 30_000;
 
 /** Extra, per call: what the bots know before the audio is decoded. */
 export interface QueueTranscribeOptions extends TranscribeOptions {
@@ -34,9 +25,9 @@ export interface QueueTranscribeOptions extends TranscribeOptions {
    */
   reply?: { platform: string; record: object; onTicket(ticket: ReplyTicket): void };
   /**
-   * Waits for a worker however long none is alive, instead of `no_worker` after
-   * {@link QueueTranscriberOptions.noWorkerWaitMs}: for a caller whose answer may come late (a
-   * bot's chat), not for one holding a connection open.
+   * Waits for a worker however long none is alive, instead of `no_worker` after `NO_WORKER_SEC`
+   * (`config.distributed.noWorkerMs`): for a caller whose answer may come late (a bot's chat),
+   * not for one holding a connection open.
    * @defaultValue false
    */
   waitForWorker?: boolean;
@@ -51,7 +42,7 @@ export interface QueueTranscribeOptions extends TranscribeOptions {
  * it (the bots do, from the platform), else it is queued as a voice note; a long file so queued
  * holds voice notes behind it only for as long as it runs, and a job that waits too long is
  * promoted either way. While no worker is alive, a call is given up with `no_worker` once it has
- * waited `noWorkerWaitMs` (unless it asked to wait for one).
+ * waited `NO_WORKER_SEC` (unless it asked to wait for one).
  */
 export class QueueTranscriber implements Transcriber {
   private waiting = 0;
@@ -114,7 +105,7 @@ export class QueueTranscriber implements Transcriber {
           watch: {
             onActive: () => enter('running'),
             onProgress: (progress) => options.onPartial?.(progress),
-            noWorkerMs: options.waitForWorker ? undefined : (this.options.noWorkerWaitMs ?? NO_WORKER_WAIT_MS),
+            noWorkerMs: options.waitForWorker ? undefined : this.options.config.distributed.noWorkerMs,
           },
         },
       );

@@ -38,9 +38,9 @@ beforeAll(async () => {
   redis = await startRedis();
   client = new Redis(redis.url, { maxRetriesPerRequest: null });
   client.on('error', () => undefined);
-  config = testConfig({ QUEUE_URL: redis.url, ROLE: 'front' });
+  config = testConfig({ QUEUE_URL: redis.url, ROLE: 'front', NO_WORKER_SEC: String(NO_WORKER_WAIT_MS / 1000) });
   front = await QueueFront.open({ url: redis.url, logger: silent, maxPending: 8, audioTtlMs: 60_000, keepFinishedSec: 60 });
-  const transcriber = new QueueTranscriber({ front, config, logger: silent, modelName: 'tone-model', noWorkerWaitMs: NO_WORKER_WAIT_MS });
+  const transcriber = new QueueTranscriber({ front, config, logger: silent, modelName: 'tone-model' });
   jobs = new RedisJobBackend({ front, redis: client, callbacks: new CallbackSender({ secret: undefined, allowedHosts: [], logger: silent }), ttlMs: 60_000, logger: silent });
   app = await buildApp({ config, transcriber, logger: silent, metrics: new Metrics({ defaultMetrics: false }), jobs, queueConnected: () => front.connected });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
