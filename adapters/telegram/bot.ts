@@ -406,7 +406,9 @@ class TelegramTranscriptionBot implements TelegramBot {
 
   /**
    * Hands a message's audio to the job runner, after this chat's earlier messages; `asked`
-   * is false for a group's voice note that only auto-transcription would take.
+   * is false for a group's voice note that only auto-transcription would take. `from` asked for
+   * it (the job's owner in the queue's turns and the rate limit); history credits the message's
+   * own sender, who spoke it.
    */
   private accept(message: AnyMessage, audio: AudioRef, from: User | undefined, asked: boolean): void {
     const chat = message.chat;
@@ -421,7 +423,7 @@ class TelegramTranscriptionBot implements TelegramBot {
           address: { platform: 'telegram', chatId: chat.id, messageId: message.message_id },
           language: settings.language,
           style: { textStyle: settings.textStyle, timestamps: settings.timestamps },
-          history: settings.history ? { chat: this.storeKey(chat.id), messageRef: String(message.message_id), authorId: String(from?.id ?? chat.id) } : undefined,
+          history: settings.history ? { chat: this.storeKey(chat.id), messageRef: String(message.message_id), authorId: String(message.from?.id ?? chat.id) } : undefined,
           messageLimit: TELEGRAM_MESSAGE_LIMIT,
           documentAfterParts: DOCUMENT_AFTER_PARTS,
           documentName: `transcript-${message.message_id}.txt`,

@@ -912,6 +912,25 @@ describe('Telegram chat settings and history, kept in the store', () => {
     expect(repliesTo(fake, GROUP, asked)).toEqual(['cảm ơn rất nhiều']);
   });
 
+  it('credits a note transcribed on someone else\'s /transcribe to the one who spoke it, in history and in search', async () => {
+    const h = await startBot();
+    const { fake } = h;
+    fake.setMember(GROUP, LAN, 'creator');
+    const shown = await openSettings(fake, GROUP, LAN);
+    await press(fake, shown, LAN, 'set:auto');
+    await press(fake, shown, LAN, 'set:history');
+    const note = sendMedia(fake, GROUP, MINH, 'voice', voice['họp lúc chín giờ ba mươi']);
+    fake.sendUserMessage(GROUP, LAN, { text: '/transcribe', reply_to_message: note });
+    await replyTo(fake, GROUP, note);
+    await waitUntil(async () => ((await h.store.historySummary(key(GROUP))).count === 1 ? true : undefined), 5_000, 'the transcript kept');
+    expect((await h.store.search(key(GROUP), 'hop')).results.map((hit) => hit.authorId)).toEqual([String(MINH.id)]);
+    const search = fake.sendUserMessage(GROUP, LAN, { text: '/search hop' });
+    const hit = await fake.waitFor((c) => c.method === 'sendMessage' && c.status === 200 && String(c.params.text).startsWith('🔎 ') && replyTarget(c) === note.message_id);
+    expect(String(hit.params.text)).toMatch(/^🔎 Minh · /);
+    await settle(h);
+    expect(repliesTo(fake, GROUP, search)).toEqual([]);
+  });
+
   it('with timestamps on and the raw style, answers the words as heard, each segment after its time', async () => {
     const h = await startBot();
     const { fake } = h;
