@@ -303,6 +303,10 @@ function runFfmpeg(source: Uint8Array | string, options: DecodeOptions, deadline
       if (!error) {
         const samples = new Float32Array(Math.floor(bytes / 4));
         new Uint8Array(samples.buffer).set(Buffer.concat(chunks, bytes).subarray(0, samples.length * 4));
+        // A float file can hold NaN and ±Infinity, which ffmpeg passes through: one of them would
+        // make its whole window NaN once normalised (or, as the peak, silence the file). They are
+        // no sound, so they are heard as silence.
+        for (let i = 0; i < samples.length; i++) if (!Number.isFinite(samples[i])) samples[i] = 0;
         return { samples };
       }
       if (/does not contain any stream|Output file .* does not contain/i.test(text)) {

@@ -20,6 +20,7 @@ import {
 import { DecodeError, SttError, toSttError } from '../../src/core/errors.js';
 import { AUDIO_BOUNDS, audioOutOfBounds, readExtended, sniffAudioHeader } from '../../src/core/sniff.js';
 import { encodeWav } from '../../src/core/wav.js';
+import { synthesizeSpeech } from '../../testkit/tone-model.js';
 import { createLogger } from '../../src/logger.js';
 import { ffmpegFile } from '../support/audio.js';
 import { testCore } from '../support/core.js';
@@ -29,10 +30,10 @@ const run = promisify(execFile);
 const ffmpegPath = resolveFfmpegPath(process.env.FFMPEG_PATH);
 
 /** A PCM WAV header (and `data` bytes) as the fields say, little-endian RIFF unless told. */
-function wav(fields: { rate: number; channels: number; bits?: number; data?: Uint8Array; extensible?: boolean; junk?: number }): Buffer {
-  const { rate, channels, bits = 16, data = new Uint8Array(0), extensible = false, junk = 0 } = fields;
+function wav(fields: { rate: number; channels: number; bits?: number; data?: Uint8Array; extensible?: boolean; junk?: number; float?: boolean }): Buffer {
+  const { rate, channels, bits = 16, data = new Uint8Array(0), extensible = false, junk = 0, float = false } = fields;
   const fmt = Buffer.alloc(extensible ? 40 : 16);
-  fmt.writeUInt16LE(extensible ? 0xfffe : 1, 0);
+  fmt.writeUInt16LE(extensible ? 0xfffe : float ? 3 : 1, 0);
   fmt.writeUInt16LE(channels, 2);
   fmt.writeUInt32LE(rate, 4);
   fmt.writeUInt32LE((rate * channels * bits) / 8, 8);
@@ -467,6 +468,32 @@ describe('audio no voice recording has is refused before it reaches the resample
     const bytes = await ffmpegFile(raw, output, input);
     expect(sniffAudioHeader(bytes)).toBeUndefined();
     await expect(decodeAudio(bytes, { ffmpegPath, maxSeconds: 60 })).rejects.toMatchObject({ code: 'invalid_audio', message: expect.stringMatching(message) });
+  });
+});
+
+describe('samples a float file can hold and audio cannot', () => {
+  /** A 32-bit float WAV (format 3) of `samples` at 16 kHz. */
+  const floatWav = (samples: Float32Array): Buffer => wav({ rate: 16_000, channels: 1, bits: 32, float: true, data: new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength) });
+
+  it('NaN and ±Infinity decode as silence, every other sample as written', async () => {
+    const written = new Float32Array(16_000).fill(0.25);
+    const broken = [100, 200, 300];
+    [written[100], written[200], written[300]] = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    const samples = await decodeAudio(floatWav(written), { ffmpegPath, maxSeconds: 60 });
+    expect(samples.length).toBe(16_000);
+    expect(broken.map((i) => samples[i])).toEqual([0, 0, 0]);
+    expect(samples.every((v, i) => v === (broken.includes(i) ? 0 : 0.25))).toBe(true);
+  });
+
+  it('a voice note with a few NaN samples still gets its exact transcript', async () => {
+    const speech = synthesizeSpeech('xin chào các bạn');
+    for (const i of [1_000, 9_999, 20_000]) speech[i] = Number.NaN;
+    const { core } = await testCore();
+    try {
+      expect((await core.transcriber.transcribe({ kind: 'buffer', data: floatWav(speech) })).text).toBe('xin chào các bạn');
+    } finally {
+      await core.close();
+    }
   });
 });
 
