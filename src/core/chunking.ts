@@ -83,7 +83,7 @@ export interface WindowOptions {
  * far as the search allows. Where speech runs through (no pause found) the window is cut as
  * {@link planChunks} cuts it, with `strideSamples` of overlap dropped on each side. Audio with
  * no pause at all gets exactly the Hugging Face plan; audio no longer than one window is one
- * chunk with no strides.
+ * chunk with no strides. With `strideSamples` 0 a cut in speech is made as one in a pause.
  */
 export function planWindows(samples: Float32Array, options: WindowOptions): Chunk[] {
   const align = options.align ?? 320;
@@ -115,9 +115,12 @@ export function windowsAtPauses(length: number, pauses: readonly Pause[], option
     const lo = Math.ceil(Math.max(start + strideLeft + align, start + window - search) / align);
     const hi = Math.floor((start + window - align) / align);
     const cut = cutInPause(pauses, lo, hi, half);
-    if (cut !== undefined) {
-      chunks.push({ start, end: (cut + 1) * align, strideLeft, strideRight: align });
-      start = cut * align;
+    if (cut !== undefined || stride === 0) {
+      // In a pause, or in speech with no overlap asked for (STRIDE_SEC=0): one frame past the
+      // cut, dropped, so that the frame ending at the cut is the model's whole frame.
+      const at = cut ?? hi;
+      chunks.push({ start, end: (at + 1) * align, strideLeft, strideRight: align });
+      start = at * align;
       strideLeft = 0;
     } else {
       chunks.push({ start, end: start + window, strideLeft, strideRight: stride });

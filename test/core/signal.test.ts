@@ -198,20 +198,38 @@ describe('windows cut at pauses', () => {
     expect(planWindows(samples, WINDOW)).toEqual(planChunks(length, WINDOW.maxSamples, WINDOW.strideSamples));
   });
 
-  it('kept frames tile the audio as one pass would, across both kinds of cut', () => {
-    const samples = audio([['speech', 30], ['silence', 0.5], ['speech', 18], ['silence', 0.4], ['speech', 40], ['silence', 2], ['speech', 9.5]]);
-    const chunks = planWindows(samples, WINDOW);
-    expect(new Set(chunks.slice(0, -1).map((c) => c.strideRight))).toEqual(new Set([320, 64_000]));
+  /** Each chunk's kept frames start where the last one's ended, and together they are one pass's frames. */
+  function expectFramesTile(chunks: Chunk[], length: number, maxSamples: number): void {
     // What wav2vec2's feature encoder gives: one frame per 320 samples past its 400-sample receptive field.
     const modelFrames = (samples: number): number => Math.floor((samples - 400) / 320) + 1;
     let next = 0;
     for (const chunk of chunks) {
       const { from, to } = keptFrames(chunk, modelFrames(chunk.end - chunk.start));
       expect(Math.round(chunk.start / 320) + from).toBe(next);
-      expect(chunk.end - chunk.start).toBeLessThanOrEqual(WINDOW.maxSamples);
+      expect(chunk.end - chunk.start).toBeLessThanOrEqual(maxSamples);
       next = Math.round(chunk.start / 320) + to;
     }
-    expect(next).toBe(modelFrames(samples.length));
+    expect(next).toBe(modelFrames(length));
+  }
+
+  it('kept frames tile the audio as one pass would, across both kinds of cut', () => {
+    const samples = audio([['speech', 30], ['silence', 0.5], ['speech', 18], ['silence', 0.4], ['speech', 40], ['silence', 2], ['speech', 9.5]]);
+    const chunks = planWindows(samples, WINDOW);
+    expect(new Set(chunks.slice(0, -1).map((c) => c.strideRight))).toEqual(new Set([320, 64_000]));
+    expectFramesTile(chunks, samples.length, WINDOW.maxSamples);
+  });
+
+  it('with no stride (STRIDE_SEC=0) a cut in speech is made as one in a pause, so no frame is lost', () => {
+    const samples = audio([['speech', 37], ['silence', 0.5], ['speech', 30]]);
+    const window = { ...WINDOW, strideSamples: 0 };
+    const chunks = planWindows(samples, window);
+    expect(chunks.map((c) => [c.start, c.end, c.strideLeft, c.strideRight])).toEqual([
+      [0, 320_000, 0, 320], // speech: cut at the longest end
+      [319_680, 596_160, 0, 320], // the pause at 37–37.5 s
+      [595_840, 915_840, 0, 320], // speech again
+      [915_520, samples.length, 0, 0],
+    ]);
+    expectFramesTile(chunks, samples.length, window.maxSamples);
   });
 
   it('refuses strides that eat the whole window', () => {
