@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { SttError, toSttError } from '../core/errors.js';
+import { SttError, toSttError, type ErrorCode } from '../core/errors.js';
 import type { Transcriber, Transcript } from '../core/types.js';
 import type { Logger } from '../logger.js';
 import { AudioBlobs } from './audio-blobs.js';
@@ -37,6 +37,14 @@ export interface QueueWorker {
 }
 
 /**
+ * Failures of the worker that ran a job rather than of the job's audio: its core failed, has no
+ * model (its inference worker died and cannot load it again), is full or is stopping. Such a job
+ * is tried again, on any worker, after BullMQ's backoff; every other failure (the audio's own
+ * faults, a cancellation) is final at once.
+ */
+const WORKER_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['internal', 'model_unavailable', 'queue_full', 'shutting_down']);
+
+/**
  * Starts a BullMQ worker whose processor fetches the job's audio, runs the local transcriber
  * (reporting each window as the job's progress) and returns the Transcript. A worker killed
  * mid-job stops renewing its lock; BullMQ's stalled check then gives the job to another worker,
@@ -65,7 +73,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     const abort = (): void => controller.abort(new SttError('cancelled'));
     if (bullSignal?.aborted) abort();
     bullSignal?.addEventListener('abort', abort, { once: true });
-    const final = (error: SttError): boolean => error.code !== 'internal' || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const final = (error: SttError): boolean => !WORKER_FAULTS.has(error.code) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     try {
       if (await redis.exists(cancelKey(id))) throw new SttError('cancelled');
       const audio = await blobs.get(id);
