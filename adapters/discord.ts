@@ -10,6 +10,7 @@ import {
   PermissionFlagsBits,
   ApplicationCommandOptionType,
   RESTEvents,
+  RESTJSONErrorCodes,
   escapeMarkdown,
   type Attachment,
   type ClientOptions,
@@ -304,24 +305,53 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
     };
   };
 
-  /** Answers a deferred interaction: its "thinking…" response is the placeholder, then follow-ups. */
-  const interactionTarget = (interaction: RepliableInteraction): ReplyTarget => {
+  /**
+   * Answers the "Transcribe" command on `message` through its interaction: `response` in its
+   * deferred "thinking…" response (the placeholder), then follow-ups; `follow-up` in follow-ups
+   * of its own (the second and later audio files of one command, each with its own placeholder).
+   * An interaction's token lasts 15 minutes, and a job may wait longer: once Discord refuses the
+   * token, the answer goes on as replies to the voice message in its channel.
+   */
+  const interactionTarget = (interaction: RepliableInteraction, message: Message, answerIn: 'response' | 'follow-up'): ReplyTarget => {
+    const inChannel = messageTarget(message);
+    let expired = false;
     let answered = false;
+    let followUpId: string | undefined;
     const first = async (content: string): Promise<void> => {
-      if (interaction.deferred || interaction.replied) await interaction.editReply({ content, allowedMentions: NO_PINGS });
+      if (answerIn === 'follow-up') {
+        if (followUpId) await interaction.editReply({ message: followUpId, content, allowedMentions: NO_PINGS });
+        else followUpId = (await interaction.followUp({ content, allowedMentions: NO_PINGS })).id;
+      } else if (interaction.deferred || interaction.replied) await interaction.editReply({ content, allowedMentions: NO_PINGS });
       else await interaction.reply({ content, allowedMentions: NO_PINGS });
       answered = true;
     };
+    const withToken = async (call: () => Promise<unknown>, instead: () => Promise<void>): Promise<void> => {
+      if (!expired) {
+        try {
+          await call();
+          return;
+        } catch (error) {
+          if (!(error instanceof DiscordAPIError && (error.code === RESTJSONErrorCodes.InvalidWebhookToken || error.status === 401))) throw error;
+          expired = true;
+          logger.info({ interactionId: interaction.id, messageId: message.id }, 'discord interaction token expired; answering in the channel');
+        }
+      }
+      await instead();
+    };
     return {
-      placeholder: first,
-      edit: first,
-      async send(content) {
-        if (!answered) return first(content);
-        await interaction.followUp({ content, allowedMentions: NO_PINGS });
-      },
-      async sendDocument(name, content) {
-        await interaction.followUp({ files: [{ attachment: Buffer.from(content, 'utf8'), name }], allowedMentions: NO_PINGS });
-      },
+      placeholder: (content) => withToken(() => first(content), () => inChannel.placeholder(content)),
+      // In the channel there is no placeholder of the interaction's to edit: the runner then sends.
+      edit: (content) => withToken(() => first(content), () => inChannel.edit(content)),
+      send: (content) =>
+        withToken(
+          () => (answered ? interaction.followUp({ content, allowedMentions: NO_PINGS }) : first(content)),
+          () => inChannel.send(content),
+        ),
+      sendDocument: (name, content) =>
+        withToken(
+          () => interaction.followUp({ files: [{ attachment: Buffer.from(content, 'utf8'), name }], allowedMentions: NO_PINGS }),
+          () => inChannel.sendDocument(name, content),
+        ),
     };
   };
 
@@ -341,13 +371,25 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
     return effectiveSettings(await store.getSettings(keyOf(id)), defaultsFor(id, !channel.isDMBased()));
   };
 
-  const languageFor = async (channel: TextBasedChannel | null): Promise<ReplyLanguage> => (channel ? (await settingsOf(channel)).language : config.replyLanguage);
+  /** The channel's reply language; REPLY_LANGUAGE without a channel, or when its settings cannot be read. */
+  const languageFor = async (channel: TextBasedChannel | null): Promise<ReplyLanguage> =>
+    channel ? settingsOf(channel).then((settings) => settings.language, () => config.replyLanguage) : config.replyLanguage;
 
   /** Hands every audio attachment of `message` to the runner, in order, answering `target`. */
   const transcribe = (message: Message, owner: string, target: (attachment: Attachment) => ReplyTarget, idPrefix: string, context: LogContext, asked: boolean): void => {
     const attachments = audioAttachments(message);
     void runner.inOrder(`discord:${message.channelId}`, async () => {
-      const settings = await settingsOf(message.channel);
+      let settings: EffectiveSettings;
+      try {
+        settings = await settingsOf(message.channel);
+      } catch (error) {
+        // The store cannot be read: the note still gets its one short reply.
+        logger.error({ ...context, error: describeError(error) }, 'discord channel settings could not be read');
+        await target(attachments[0])
+          .send(errorReply(error, config.replyLanguage, limits))
+          .catch((replyError: unknown) => logger.error({ ...context, error: describeError(replyError) }, 'discord error reply failed'));
+        return;
+      }
       if (!asked && !settings.auto) return;
       const guild = message.guildId ?? '@me';
       for (const attachment of attachments) {
@@ -491,11 +533,13 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
   const handleCommand = async (interaction: MessageContextMenuCommandInteraction): Promise<void> => {
     const message = interaction.targetMessage;
     const context: LogContext = { interactionId: interaction.id, messageId: message.id, channelId: interaction.channelId, userId: interaction.user.id };
-    const target = interactionTarget(interaction);
+    const target = interactionTarget(interaction, message, 'response');
+    let answers = 0;
     try {
       await interaction.deferReply();
       if (audioAttachments(message).length === 0) throw new SttError('no_audio');
-      transcribe(message, interaction.user.id, () => target, interaction.id, context, true);
+      // The first audio file answers in the response; each further one in follow-ups of its own.
+      transcribe(message, interaction.user.id, () => (answers++ === 0 ? target : interactionTarget(interaction, message, 'follow-up')), interaction.id, context, true);
     } catch (error) {
       logger.warn({ ...context, error: describeError(error) }, 'discord command failed');
       await target.send(errorReply(error, await languageFor(interaction.channel), limits)).catch((replyError: unknown) => {

@@ -323,6 +323,61 @@ describe('Discord bot against a fake Discord', () => {
     expect(fake.repliesTo(voice.id)).toEqual([]);
   });
 
+  it('answers each audio file of a message "Transcribe" was used on in a message of its own: the response, then a follow-up', async () => {
+    const inQueue: Transcriber = {
+      status: () => core.transcriber.status(),
+      // The real core, reporting jobs ahead so that each file's placeholder shows.
+      transcribe: (input, options) => core.transcriber.transcribe(input, { ...options, onQueued: (ahead) => options?.onQueued?.(ahead + 2) }),
+    };
+    const { fake } = await startBot((f) => ({ DISCORD_CHANNEL_IDS: f.textChannelId }), { transcriber: inQueue });
+    const files = [
+      fake.attachment(audio['xin chào các bạn'], { filename: 'a.ogg', contentType: 'audio/ogg', channelId: fake.otherChannelId }),
+      fake.attachment(audio['hôm nay trời đẹp quá'], { filename: 'b.ogg', contentType: 'audio/ogg', channelId: fake.otherChannelId }),
+    ];
+    const message = fake.injectMessage({ channel_id: fake.otherChannelId, attachments: files });
+    const interactionId = fake.injectMessageCommand(message, TRANSCRIBE_COMMAND_NAME);
+    const expected = ['🎧 a.ogg\nxin chào các bạn', '🎧 b.ogg\nhôm nay trời đẹp quá'];
+    await fake.waitFor(() => JSON.stringify(fake.interactionResponses(interactionId).map((m) => m.content)) === JSON.stringify(expected), 8_000);
+    // Whatever either showed while it worked, neither overwrote the other's transcript.
+    const answers = fake.restCalls().filter((c) => c.status === 200 && c.route.startsWith('PATCH /webhooks/'));
+    expect(answers.filter((c) => c.route.endsWith('@original')).every((c) => !String(c.message?.content).includes('b.ogg'))).toBe(true);
+    expect(answers.filter((c) => !c.route.endsWith('@original')).every((c) => !String(c.message?.content).includes('a.ogg'))).toBe(true);
+    expect(fake.repliesTo(message.id)).toEqual([]);
+  });
+
+  it('answers "Transcribe" as a reply to the voice message once the interaction\'s token has expired (a job that waited past 15 minutes)', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    // The real core, holding the job until the token is made to expire.
+    const held: Transcriber = {
+      status: () => core.transcriber.status(),
+      transcribe: async (input, options) => {
+        await gate;
+        return core.transcriber.transcribe(input, options);
+      },
+    };
+    const { fake, logs } = await startBot((f) => ({ DISCORD_CHANNEL_IDS: f.textChannelId }), { transcriber: held });
+    const voice = fake.injectVoiceMessage(audio['hôm nay trời đẹp quá'], fake.otherChannelId);
+    const interactionId = fake.injectMessageCommand(voice, TRANSCRIBE_COMMAND_NAME);
+    await fake.waitFor((c) => c.kind === 'rest' && c.route === 'POST /interactions/:id/:token/callback' && c.status === 204);
+    fake.expireInteraction(interactionId);
+    open();
+    const reply = await replyTo(fake, voice.id);
+    expect(reply.message?.content).toBe('hôm nay trời đẹp quá');
+    expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual(['hôm nay trời đẹp quá']);
+    expect(fake.restCalls().some((c) => c.route.startsWith('PATCH /webhooks/') && c.status === 401)).toBe(true);
+    expect(logs.some((l) => l.includes('discord interaction token expired; answering in the channel'))).toBe(true);
+  });
+
+  it('still answers a voice message with one short reply when the channel\'s settings cannot be read', async () => {
+    const { fake, store, logs } = await startBot();
+    await store.close();
+    const voice = fake.injectVoiceMessage(audio['xin chào các bạn'], fake.textChannelId);
+    await replyTo(fake, voice.id);
+    expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual([errorReply(new Error('the store is closed'), 'both', { maxUploadMb: 25, maxDurationSec: 300 })]);
+    expect(logs.some((l) => l.includes('discord channel settings could not be read'))).toBe(true);
+  });
+
   it('logs a failed download with its context, replies briefly, and never writes the token', async () => {
     const { fake, logs } = await startBot();
     const file = fake.attachment(audio['xin chào các bạn'], { filename: 'mat.ogg', contentType: 'audio/ogg' });

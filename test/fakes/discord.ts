@@ -61,7 +61,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
  * multipart with `payload_json` and `files[n]`), `PATCH /channels/:id/messages/:mid`,
  * `POST /channels/:id/typing`, `PUT /applications/:id/commands`; without auth, as Discord
  * serves them: `POST /interactions/:id/:token/callback`, `PATCH|GET
- * /webhooks/:app/:token/messages/@original`, `POST /webhooks/:app/:token`. Unknown channels and
+ * /webhooks/:app/:token/messages/@original`, `POST /webhooks/:app/:token`, `PATCH
+ * /webhooks/:app/:token/messages/:id` (a follow-up); once {@link FakeDiscord.expireInteraction}
+ * has run, each of these answers 401 with code 50027, as Discord does past a token's 15
+ * minutes. Unknown channels and
  * messages answer 404 with Discord's JSON error codes (10003, 10008). Attachment `url`s point at
  * a CDN path of this server (`/attachments/:channel/:attachment/:name?ex=…&is=…&hm=…`).
  *
@@ -235,6 +238,8 @@ interface PendingInteraction {
   guildId: string | undefined;
   responded: boolean;
   originalId: string | undefined;
+  /** Past its 15 minutes: every call with its token is refused. */
+  expired?: boolean;
 }
 
 interface HandlerResult {
@@ -521,6 +526,13 @@ export class FakeDiscord {
     this.interactions.set(id, { id, token, channelId, guildId: channel.guildId, responded: false, originalId: undefined });
     this.dispatch(GatewayDispatchEvents.InteractionCreate, interaction);
     return id;
+  }
+
+  /** The interaction's 15 minutes are over: from now on Discord refuses every call with its token (401, code 50027). */
+  expireInteraction(interactionId: string): void {
+    const interaction = this.interactions.get(interactionId);
+    if (!interaction) throw new Error(`FakeDiscord: unknown interaction ${interactionId}`);
+    interaction.expired = true;
   }
 
   /** The bot is removed from the guild (kicked, or the guild deleted): GUILD_DELETE without `unavailable`. */
@@ -954,6 +966,9 @@ export class FakeDiscord {
     const unknownChannel: HandlerResult = { status: 404, body: { message: 'Unknown Channel', code: 10003 } };
     const unknownMessage: HandlerResult = { status: 404, body: { message: 'Unknown Message', code: 10008 } };
     const unknownInteraction: HandlerResult = { status: 404, body: { message: 'Unknown interaction', code: 10062 } };
+    // What Discord answers to a call with an interaction's token once its 15 minutes are over.
+    const invalidToken: HandlerResult = { status: 401, body: { message: 'Invalid Webhook Token', code: 50027 } };
+    const expired = (token: string): boolean => [...this.interactions.values()].some((i) => i.token === token && i.expired);
     const gatewayBot: RESTGetAPIGatewayBotResult = {
       url: '',
       shards: 1,
@@ -1035,6 +1050,7 @@ export class FakeDiscord {
         (m, body, query) => {
           const interaction = this.interactions.get(m[1]);
           if (!interaction || interaction.token !== m[2]) return unknownInteraction;
+          if (interaction.expired) return invalidToken;
           if (interaction.responded) return { status: 400, body: { message: 'Interaction has already been acknowledged.', code: 40060 } };
           interaction.responded = true;
           const fields = asObject(body);
@@ -1055,6 +1071,7 @@ export class FakeDiscord {
         '/webhooks/:id/:token/messages/@original',
         String.raw`/webhooks/${id}/([^/]+)/messages/@original`,
         (m) => {
+          if (expired(m[2])) return invalidToken;
           const original = this.originalOf(m[1], m[2]);
           return original ? { status: 200, body: original } : unknownMessage;
         },
@@ -1065,6 +1082,7 @@ export class FakeDiscord {
         '/webhooks/:id/:token/messages/@original',
         String.raw`/webhooks/${id}/([^/]+)/messages/@original`,
         (m, body) => {
+          if (expired(m[2])) return invalidToken;
           const original = this.originalOf(m[1], m[2]);
           if (!original) return unknownMessage;
           const tooLong = contentTooLong(asObject(body).content);
@@ -1076,10 +1094,28 @@ export class FakeDiscord {
         false,
       ),
       route(
+        'PATCH',
+        '/webhooks/:id/:token/messages/:id',
+        String.raw`/webhooks/${id}/([^/]+)/messages/${id}`,
+        (m, body) => {
+          if (expired(m[2])) return invalidToken;
+          const interaction = m[1] === this.applicationId ? [...this.interactions.values()].find((i) => i.token === m[2]) : undefined;
+          const message = this.messages.get(m[3]);
+          // A follow-up is edited with its interaction's token only.
+          if (!interaction || !message || message.interaction_metadata?.id !== interaction.id) return unknownMessage;
+          const tooLong = contentTooLong(asObject(body).content);
+          if (tooLong) return tooLong;
+          const updated = this.editMessage(message, asObject(body));
+          return { status: 200, body: updated, message: updated };
+        },
+        false,
+      ),
+      route(
         'POST',
         '/webhooks/:id/:token',
         String.raw`/webhooks/${id}/([^/]+)`,
         (m, body, query) => {
+          if (expired(m[2])) return invalidToken;
           const interaction = [...this.interactions.values()].find((i) => i.token === m[2]);
           if (m[1] !== this.applicationId || !interaction?.responded) return { status: 404, body: { message: 'Unknown Webhook', code: 10015 } };
           const tooLong = contentTooLong(asObject(body).content);
