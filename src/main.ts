@@ -164,7 +164,7 @@ export async function startService(env: NodeJS.ProcessEnv, options: ServiceOptio
       redis.on('error', () => undefined);
       leaseRedis = redis;
       closers.push({ name: 'redis', close: async () => redis.disconnect() });
-      jobs = new RedisJobBackend({ front: opened, redis, callbacks: callbacks(), ttlMs: config.jobs.ttlMs, logger: log });
+      jobs = new RedisJobBackend({ front: opened, redis, callbacks: callbacks(), ttlMs: config.jobs.ttlMs, logger: log, remember });
     } else {
       transcriber = (core as Core).transcriber;
       jobs = new MemoryJobBackend({ transcriber, ttlMs: config.jobs.ttlMs, callbacks: callbacks(), logger: log, remember });

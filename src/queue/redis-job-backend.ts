@@ -19,7 +19,17 @@ export interface RedisJobBackendOptions {
   /** JOB_TTL_SEC: a finished job's view is kept this long. */
   ttlMs: number;
   logger: Logger;
+  /**
+   * Keeps a done job's transcript when its request asked (`history: true`), returning the id it
+   * is kept under (rememberHttpTranscript on the store the fronts share). Unset: nothing is kept.
+   */
+  remember?: (transcript: Transcript) => Promise<string>;
 }
+
+/** Held under a job's history key while one front keeps its transcript. */
+const KEEPING = 'keeping';
+/** How long a front may take to keep a transcript before another may try. */
+const KEEPING_MS = 30_000;
 
 /** What ids the service hands out (random UUIDs); anything else is no job of ours, and never reaches Redis. */
 const JOB_ID = /^[0-9a-f-]{36}$/;
@@ -27,6 +37,8 @@ const JOB_ID = /^[0-9a-f-]{36}$/;
 /** An async job's data on the queue: its callback travels with it, so that any worker can deliver it. */
 export interface AsyncJobData extends QueuedJobData {
   callbackUrl?: string;
+  /** `history=true`: its transcript is kept in the HTTP history once it is done. */
+  history?: true;
 }
 
 /**
@@ -40,8 +52,18 @@ export class RedisJobBackend implements JobBackend {
   async submit(audio: Uint8Array, request: JobRequest): Promise<JobView> {
     if (request.callbackUrl !== undefined) this.options.callbacks.check(request.callbackUrl);
     const createdAt = new Date().toISOString();
-    const data: AsyncJobData = { source: request.source, owner: request.owner, filename: request.filename, createdAt, async: true, ...(request.hotwords?.length ? { hotwords: request.hotwords } : {}), callbackUrl: request.callbackUrl };
+    const data: AsyncJobData = {
+      source: request.source,
+      owner: request.owner,
+      filename: request.filename,
+      createdAt,
+      async: true,
+      ...(request.hotwords?.length ? { hotwords: request.hotwords } : {}),
+      ...(request.history ? { history: true } : {}),
+      callbackUrl: request.callbackUrl,
+    };
     const { id, ahead, etaSec } = await this.options.front.submit(audio, data, { durationSec: request.durationHint });
+    if (request.history) this.keepWhenDone(id);
     // With no worker alive the job waits for one, and there is no saying when: no estimate.
     return { id, status: 'queued', position: ahead, progress: 0, etaSec, filename: request.filename, createdAt };
   }
@@ -49,7 +71,51 @@ export class RedisJobBackend implements JobBackend {
   async get(id: string): Promise<JobView | undefined> {
     const found = await this.find(id);
     if (!found || 'kept' in found) return found?.kept;
-    return viewOf(found.job, found.state, () => this.options.front.ahead(id));
+    const view = await viewOf(found.job, found.state, () => this.options.front.ahead(id));
+    if (view.status !== 'done' || !found.job.data.history) return view;
+    const historyId = await this.historyIdOf(found.job);
+    return historyId === undefined ? view : { ...view, historyId };
+  }
+
+  /** Keeps the transcript as soon as the job ends, heard from the queue's events; should this front go first, the next front asked for the job keeps it. */
+  private keepWhenDone(id: string): void {
+    const stop = this.options.front.follow(id, () => {
+      this.find(id).then(
+        async (found) => {
+          if (found && !('kept' in found) && found.state === 'completed') await this.historyIdOf(found.job);
+          if (!found || 'kept' in found || found.state === 'completed' || found.state === 'failed') stop();
+        },
+        () => undefined,
+      );
+    });
+  }
+
+  /**
+   * The history id of a done job that asked to be kept, keeping its transcript first where no
+   * front has: a front claims the job in Redis before it keeps it, so that the transcript is kept
+   * once however many fronts are asked for it at once. Undefined while another front keeps it,
+   * or when it cannot be kept (logged; the job keeps its result).
+   */
+  private async historyIdOf(job: Job<AsyncJobData, Transcript>): Promise<string | undefined> {
+    const { redis, remember, logger } = this.options;
+    if (!remember) return undefined;
+    const key = historyKey(job.id as string);
+    try {
+      const held = await redis.get(key);
+      if (held !== null) return held === KEEPING ? undefined : held;
+      if ((await redis.set(key, KEEPING, 'PX', KEEPING_MS, 'NX')) !== 'OK') return undefined;
+    } catch {
+      return undefined;
+    }
+    try {
+      const historyId = await remember(job.returnvalue);
+      await redis.set(key, historyId, 'PX', this.options.ttlMs);
+      return historyId;
+    } catch (error) {
+      await redis.del(key).catch(() => undefined);
+      logger.error({ err: error, jobId: job.id }, "could not keep the job's transcript in the history");
+      return undefined;
+    }
   }
 
   /** Told by the queue's events, which reach every front: a window done on any worker, the job's end. */
@@ -145,4 +211,9 @@ export function deliverCallbacks(worker: QueueWorker, callbacks: CallbackSender,
 
 function viewKey(id: string): string {
   return `${KEY_PREFIX}job:${id}`;
+}
+
+/** A done job's history id (or {@link KEEPING} while a front keeps it). */
+function historyKey(id: string): string {
+  return `${KEY_PREFIX}job-history:${id}`;
 }

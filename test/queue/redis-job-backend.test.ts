@@ -1,4 +1,7 @@
 import { createHmac } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
@@ -11,6 +14,9 @@ import { createLogger } from '../../src/logger.js';
 import { QueueFront } from '../../src/queue/queue-front.js';
 import { startQueueWorker, type QueueWorker } from '../../src/queue/queue-worker.js';
 import { RedisJobBackend, deliverCallbacks } from '../../src/queue/redis-job-backend.js';
+import type { Transcript } from '../../src/core/types.js';
+import { HTTP_CHAT, rememberHttpTranscript } from '../../src/http/transcripts.js';
+import { openStore } from '../../src/store/index.js';
 import { speech } from '../support/audio.js';
 import { testCore } from '../support/core.js';
 import { startRedis, type TestRedis } from '../../testkit/redis.js';
@@ -62,12 +68,12 @@ function callbacks(): CallbackSender {
 }
 
 /** A front's backend, as main.ts builds it; a second one is another front (or this one restarted). */
-async function backend(keepSec = 60): Promise<RedisJobBackend> {
+async function backend(keepSec = 60, remember?: (transcript: Transcript) => Promise<string>): Promise<RedisJobBackend> {
   const front = await QueueFront.open({ url: redis.url, logger: silent, maxPending: 16, audioTtlMs: 60_000, keepFinishedSec: keepSec });
   fronts.push(front);
   const client = new Redis(redis.url, { maxRetriesPerRequest: null });
   clients.push(client);
-  return new RedisJobBackend({ front, redis: client, callbacks: callbacks(), ttlMs: keepSec * 1000, logger: silent });
+  return new RedisJobBackend({ front, redis: client, callbacks: callbacks(), ttlMs: keepSec * 1000, logger: silent, remember });
 }
 
 function settled(jobs: RedisJobBackend, id: string): Promise<JobView> {
@@ -179,6 +185,26 @@ describe('RedisJobBackend', () => {
     // Taken, then one call a window, then its end: told by the queue's events, never by a timer.
     expect(views).toHaveLength(total + 2);
     expect(seen.at(-1)).toMatchObject({ id, status: 'done', progress: 1, transcript: { text: long } });
+  });
+
+  it('keeps the transcript of a job that asked for history once, whichever fronts are asked for it, and shows its id on every front', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'stt-jobs-history-'));
+    const store = await openStore({ dataDir, historyDays: 30 });
+    try {
+      const remember = (transcript: Transcript): Promise<string> => rememberHttpTranscript(store, transcript);
+      const [taker, other] = [await backend(60, remember), await backend(60, remember)];
+      const kept = await taker.submit(await speech(PHRASES[0]), { source: 'http', history: true });
+      const unkept = await taker.submit(await speech(PHRASES[1]), { source: 'http' });
+      // Both fronts asked while the job runs and ends: one of them keeps it.
+      const [seenByOther, seenByTaker] = await Promise.all([kept.id, kept.id].map((id, i) => waitUntil(async () => (await [other, taker][i].get(id))?.historyId, 20_000, 'the history id')));
+      expect(seenByOther).toBe(seenByTaker);
+      expect(await store.getTranscript(HTTP_CHAT, seenByOther)).toMatchObject({ id: seenByOther, transcript: PHRASES[0] });
+      expect((await settled(other, unkept.id)).historyId).toBeUndefined();
+      expect(await store.historySummary(HTTP_CHAT)).toMatchObject({ count: 1 });
+    } finally {
+      await store.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('forgets a finished job once JOB_TTL_SEC has passed', async () => {
