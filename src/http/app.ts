@@ -92,6 +92,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
   const { limits } = config;
   const app = Fastify({
     loggerInstance: options.logger,
+    // Each request's lines name its path, never its query: a query can carry a callback URL's
+    // secret path or the words of a search.
+    childLoggerFactory: (logger, bindings, opts) => logger.child(bindings, { ...opts, serializers: { ...opts.serializers, req: requestForLog } }),
     genReqId: () => randomUUID(),
     bodyLimit: DEFAULT_BODY_BYTES,
     // close() comes after drain(): whoever is still connected then has had their answer.
@@ -431,6 +434,11 @@ function fromFastifyError(error: unknown): unknown {
 }
 
 /** A URL's path, cut short and without its query, for a 404's message. */
+/** A request as its log lines show it: Fastify's fields, the URL without its query. */
+function requestForLog(request: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }): Record<string, unknown> {
+  return { method: request.method, url: request.url?.split('?')[0], host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort };
+}
+
 function printablePath(url: string): string {
   return url.split('?')[0].replace(/[^\w./%-]/g, '_').slice(0, 100);
 }

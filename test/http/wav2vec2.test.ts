@@ -411,7 +411,7 @@ describe('health, metrics and the debug copy', () => {
 });
 
 describe('logs', () => {
-  it('carry the request id from the request through the job to the response, and no key, audio or transcript', async () => {
+  it('carry the request id from the request through the job to the response, and no key, audio, transcript or query string', async () => {
     const lines: string[] = [];
     // No secrets handed to the logger: keeping the key out is the service's own doing.
     const logger = createLogger({ level: 'info' }, { write: (line: string) => void lines.push(line) });
@@ -421,9 +421,13 @@ describe('logs', () => {
       const audio = await speech(PHRASE, 'ogg-opus');
       const response = await postFile(`${server.url}/wav2vec2`, audio, 'private-meeting.ogg', {}, { authorization: `Bearer ${key}` });
       expect((await json(response)).transcript).toBe(PHRASE);
+      // A query can hold what must not be logged (a callback URL's secret path, search words).
+      expect((await fetch(`${server.url}/healthz?callback_url=https%3A%2F%2Fhooks.example%2FSECRETPATH`)).status).toBe(200);
       await server.close();
 
       const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(entries.filter((e) => e.msg === 'incoming request').map((e) => (e.req as { url: string }).url)).toEqual(['/wav2vec2', '/healthz']);
+      expect(lines.join('')).not.toContain('SECRETPATH');
       const transcribed = entries.find((e) => e.msg === 'transcribed');
       expect(transcribed).toMatchObject({ source: 'http', duration: expect.any(Number), words: PHRASE.split(' ').length });
       const id = transcribed?.jobId;
