@@ -122,6 +122,7 @@ describe('bad input gets a clear error and breaks nothing', () => {
     await mkdir(path.join(audioDir, 'calls'), { recursive: true });
     await mkdir(outside);
     await writeFile(path.join(audioDir, 'calls', 'hello.wav'), await speech('xin chào'));
+    await writeFile(path.join(audioDir, '..intro.wav'), await speech('tốt'));
     await writeFile(path.join(outside, 'private.wav'), await speech('bí mật'));
     await symlink(path.join(outside, 'private.wav'), path.join(audioDir, 'escape.wav'));
     // Playlists that would have ffmpeg open a file outside AUDIO_DIR, or a URL.
@@ -289,6 +290,11 @@ describe('bad input gets a clear error and breaks nothing', () => {
     form.append('path', 'calls/hello.wav');
     const post = await fetch(`${server.url}/wav2vec2`, { method: 'POST', body: form });
     expect(await json(post)).toMatchObject({ status: 'success', transcript: 'xin chào' });
+  });
+
+  it('a file whose name starts with two dots is a file like any other, not a way out', async () => {
+    const get = await fetch(`${server.url}/wav2vec2?path=..intro.wav`);
+    expect(await json(get)).toMatchObject({ status: 'success', transcript: 'tốt', path: '..intro.wav' });
   });
 });
 
