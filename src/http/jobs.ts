@@ -57,7 +57,14 @@ export function registerJobRoutes<Log extends FastifyBaseLogger>(
 
   app.get('/jobs/:id/events', async (request, reply) => {
     const id = idOf(request);
-    if (!(await backend.get(id))) throw new SttError('job_not_found');
+    // A client may leave during the first lookup (a round trip to Redis): then nothing is followed.
+    let gone = false;
+    const leave = (): void => void (gone = true);
+    reply.raw.once('close', leave);
+    const found = await backend.get(id);
+    reply.raw.off('close', leave);
+    if (gone) throw new SttError('cancelled');
+    if (!found) throw new SttError('job_not_found');
     const events = new PassThrough();
     let last = '';
     let looking = false;

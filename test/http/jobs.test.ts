@@ -5,10 +5,16 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Metrics } from '../../src/core/metrics.js';
 import { encodeWav } from '../../src/core/wav.js';
+import { buildApp } from '../../src/http/app.js';
+import { MemoryJobBackend } from '../../src/jobs/memory-backend.js';
+import type { JobBackend } from '../../src/jobs/types.js';
+import { createLogger } from '../../src/logger.js';
 import { openStore } from '../../src/store/index.js';
 import { synthesizeSpeech } from '../../testkit/tone-model.js';
 import { speech } from '../support/audio.js';
+import { testCore } from '../support/core.js';
 import { ffmpegChildren, postFile, startJobServer, waitUntil } from '../support/server.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -265,6 +271,61 @@ describe('async jobs: results kept JOB_TTL_SEC, the API key, callbacks', () => {
     } finally {
       await server.close();
       await Promise.all([new Promise((r) => receiver.close(r)), new Promise((r) => other.close(r))]);
+    }
+  });
+});
+
+describe('GET /jobs/<id>/events for a client that leaves at once', () => {
+  it('follows nothing once the client is gone, even when it left before the job was first looked up', async () => {
+    const log = createLogger({ level: 'silent' });
+    const metrics = new Metrics({ defaultMetrics: false });
+    const { core, config } = await testCore({ CHUNK_SEC: '2', STRIDE_SEC: '0.4' }, log, { metrics });
+    const inner = MemoryJobBackend.fromConfig(config, core.transcriber, log);
+    // The real backend, with its first lookup for the stream held until the test lets it go
+    // (as a lookup in Redis may take a while), and counting what the stream asks of it.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const lookedUp = new Promise<void>((resolve) => (entered = resolve));
+    const asked = { gets: 0, watches: 0 };
+    const jobs: JobBackend = {
+      submit: (audio, request) => inner.submit(audio, request),
+      cancel: (id) => inner.cancel(id),
+      close: () => inner.close(),
+      async get(id) {
+        asked.gets++;
+        entered();
+        await held;
+        return inner.get(id);
+      },
+      watch(id, onChange) {
+        asked.watches++;
+        return inner.watch(id, onChange);
+      },
+    };
+    const app = await buildApp({ config, transcriber: core.transcriber, logger: log, metrics, jobs });
+    const left = new Promise<void>((resolve) =>
+      app.addHook('onRequestAbort', (_request, done) => {
+        resolve();
+        done();
+      }),
+    );
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const { id } = await inner.submit(longWav(), { source: 'http' });
+      const client = new AbortController();
+      const stream = fetch(`${url}/jobs/${id}/events`, { signal: client.signal }).catch((error: unknown) => error);
+      await lookedUp;
+      client.abort();
+      await stream;
+      await left;
+      release();
+      await waitUntil(async () => ((await inner.get(id))?.status === 'done' ? true : undefined), 60_000, 'the job to end');
+      expect(asked).toEqual({ gets: 1, watches: 0 });
+    } finally {
+      await app.close();
+      await inner.close();
+      await core.close();
     }
   });
 });
