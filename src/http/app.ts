@@ -177,6 +177,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance<Ser
   // One parser for every body: read whole under the limits, then parsed by its type (body.ts).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', async (request: FastifyRequest) => {
+    // No route: the 404 is the answer, whatever the body (left unread, as for any refusal).
+    if (request.is404) return undefined;
     const audio = request.routeOptions.config.audio === true;
     const slot = audio ? uploads.take() : undefined;
     try {

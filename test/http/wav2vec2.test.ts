@@ -262,6 +262,8 @@ describe('bad input gets a clear error and breaks nothing', () => {
     ['a missing file', () => fetch(`${server.url}/wav2vec2?path=nope.wav`), 404, 'file_not_found'],
     ['an unknown format', async () => postFile(`${server.url}/wav2vec2?format=doc`, await speech('a'), 'a.wav'), 400, 'bad_request'],
     ['an unknown route', () => fetch(`${server.url}/transcribe`), 404, 'not_found'],
+    // A misspelt route with a file: what is wrong is the route, whatever the body's size.
+    ['a file posted to an unknown route', async () => postFile(`${server.url}/wav2vec`, await speech('xin chào các bạn hôm nay trời đẹp quá'), 'a.wav'), 404, 'not_found'],
   ];
 
   it.each(cases)('%s', async (_name, send, status, code) => {
