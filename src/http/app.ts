@@ -435,12 +435,12 @@ function fromFastifyError(error: unknown): unknown {
   return error;
 }
 
-/** A URL's path, cut short and without its query, for a 404's message. */
 /** A request as its log lines show it: Fastify's fields, the URL without its query. */
 function requestForLog(request: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }): Record<string, unknown> {
   return { method: request.method, url: request.url?.split('?')[0], host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort };
 }
 
+/** A URL's path, cut short and without its query, for a 404's message. */
 function printablePath(url: string): string {
   return url.split('?')[0].replace(/[^\w./%-]/g, '_').slice(0, 100);
 }
