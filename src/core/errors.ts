@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   payload_too_large: { status: 413, message: 'The upload is larger than the limit.' },
   audio_too_long: { status: 413, message: 'The audio is longer than the limit.' },
   unsupported_media_type: { status: 415, message: 'That is not an audio or video file.' },
+  range_not_satisfiable: { status: 416, message: 'The requested range is outside the file.' },
   queue_full: { status: 503, message: 'The server is busy: too many transcriptions are waiting. Try again shortly.' },
   too_many_uploads: { status: 503, message: 'The server is busy: too many uploads are arriving at once. Try again shortly.' },
   shutting_down: { status: 503, message: 'The server is shutting down and takes no new work.' },

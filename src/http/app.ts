@@ -431,6 +431,7 @@ function fromFastifyError(error: unknown): unknown {
   const status = (error as Error & { statusCode?: number }).statusCode;
   if (status === 413) return new SttError('payload_too_large', undefined, { cause: error });
   if (status === 415) return new SttError('unsupported_media_type', HOW_TO_SEND_AUDIO, { cause: error });
+  if (status === 416) return new SttError('range_not_satisfiable', undefined, { cause: error });
   if (status && status >= 400 && status < 500) return new SttError('bad_request', undefined, { cause: error });
   return error;
 }

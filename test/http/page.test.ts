@@ -417,6 +417,14 @@ describe('the upload page', () => {
     }
   });
 
+  it('answers a Range past the end of one of its files 416 in the catalogue\'s shape, and the whole file after it', async () => {
+    const past = await fetch(`${server.url}/app.js`, { headers: { range: 'bytes=999999-' } });
+    expect(past.status).toBe(416);
+    expect(await past.json()).toEqual({ status: 'error', error: 'range_not_satisfiable', message: 'The requested range is outside the file.' });
+    const whole = await fetch(`${server.url}/app.js`);
+    expect([whole.status, await whole.text()]).toEqual([200, await readFile(path.join(PUBLIC_DIR, 'app.js'), 'utf8')]);
+  });
+
   it('loads its modules as they are, the subtitles one being the very file the server uses', async () => {
     const { context, page } = await newPage(server.url);
     try {
