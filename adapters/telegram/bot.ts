@@ -1,4 +1,4 @@
-import { Telegraf, type Context } from 'telegraf';
+import { Telegraf, TelegramError, type Context } from 'telegraf';
 import type { CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User } from 'telegraf/types';
 import type { Config } from '../../src/config.js';
 import { SttError } from '../../src/core/errors.js';
@@ -57,7 +57,22 @@ export interface TelegramBotOptions {
    * @defaultValue {@link BOT_STOP_GRACE_MS}
    */
   stopGraceMs?: number;
+  /**
+   * How long after a 409 Conflict from getUpdates long polling starts again.
+   * @defaultValue {@link CONFLICT_RETRY_MS}
+   */
+  conflictRetryMs?: number;
 }
+
+/**
+ * Telegram answers getUpdates 409 Conflict while another process polls with the same token (a
+ * deploy's old and new instance, for a moment) or a webhook is set for it. telegraf then stops
+ * polling; the bot polls again after this long, so that it is not left deaf once the other has
+ * gone, and says so in a warning each time. With QUEUE_URL, a front whose polling lease was
+ * taken over stops its bot when its next renewal fails, within this time at the default
+ * FAILOVER_SEC, so that two fronts do not take turns.
+ */
+export const CONFLICT_RETRY_MS = 10_000;
 
 /** A Telegram bot wired to the transcriber. Build it with {@link createTelegramBot}. */
 export interface TelegramBot {
@@ -165,6 +180,9 @@ class TelegramTranscriptionBot implements TelegramBot {
   private searchPageSeq = 0;
   private polling: Promise<void> | undefined;
   private firstPoll: (() => void) | undefined;
+  private readonly conflictRetryMs: number;
+  /** Ends the wait before polling again after a conflict (stop() calls it). */
+  private wake: (() => void) | undefined;
   private state: 'new' | 'running' | 'stopping' = 'new';
   private stopped: Promise<void> | undefined;
   private starting: Promise<void> | undefined;
@@ -179,6 +197,7 @@ class TelegramTranscriptionBot implements TelegramBot {
     this.store = options.store;
     this.log = options.logger.child({ component: 'telegram' });
     this.fetch = options.fetch;
+    this.conflictRetryMs = options.conflictRetryMs ?? CONFLICT_RETRY_MS;
     this.mode = config.telegram.webhookUrl ? 'webhook' : 'polling';
     this.webhookSecret = webhookSecretFor(token, config.telegram.webhookSecret);
     this.allowed = config.telegram.allowedChatIds.length > 0 ? new Set(config.telegram.allowedChatIds) : undefined;
@@ -250,7 +269,7 @@ class TelegramTranscriptionBot implements TelegramBot {
       return;
     }
     const polling = new Promise<void>((resolve) => (this.firstPoll = resolve));
-    this.polling = this.bot.launch({ allowedUpdates: [...ALLOWED_UPDATES] }).catch((error: unknown) => {
+    this.polling = this.pollUntilStopped().catch((error: unknown) => {
       this.log.error({ error: this.loggable(error) }, 'telegram long polling stopped on an error');
       throw error;
     });
@@ -260,9 +279,35 @@ class TelegramTranscriptionBot implements TelegramBot {
     this.log.info({ username, mode: this.mode }, 'telegram bot started');
   }
 
+  /** Long polling until stop(), polling again {@link CONFLICT_RETRY_MS} after each 409 Conflict. */
+  private async pollUntilStopped(): Promise<void> {
+    for (;;) {
+      try {
+        await this.bot.launch({ allowedUpdates: [...ALLOWED_UPDATES] });
+        return;
+      } catch (error) {
+        if (!(error instanceof TelegramError && error.code === 409) || !this.accepting) throw error;
+        this.log.warn(
+          { error: this.loggable(error), retryInMs: this.conflictRetryMs },
+          'telegram long polling met another poller or a webhook for this bot (409); polling again later',
+        );
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.conflictRetryMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        if (!this.accepting) return;
+      }
+    }
+  }
+
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.state = 'stopping';
+      this.wake?.();
       // A start() under way goes on until polling runs (or launches nothing more), so that
       // what it started is stopped here rather than left running.
       await this.starting?.catch(() => undefined);

@@ -70,6 +70,7 @@ interface StartOptions {
   /** Leave the bot unstarted. */
   noStart?: boolean;
   stopGraceMs?: number;
+  conflictRetryMs?: number;
   /** Runs once the bot has stopped (to close what the test built for it). */
   after?: () => Promise<void>;
   /** The store's folder, to start a bot again on what an earlier one kept. @defaultValue a new temporary folder */
@@ -113,7 +114,7 @@ async function startBot(env: Record<string, string> = {}, options: StartOptions 
   const transcriber = options.transcriber ?? core.transcriber;
   let bot: TelegramBot;
   try {
-    bot = createTelegramBot({ config, transcriber, store, logger, retry, fetch: options.fetch, stopGraceMs: options.stopGraceMs });
+    bot = createTelegramBot({ config, transcriber, store, logger, retry, fetch: options.fetch, stopGraceMs: options.stopGraceMs, conflictRetryMs: options.conflictRetryMs });
   } catch (error) {
     await store.close();
     await fake.close();
@@ -480,6 +481,20 @@ describe('Telegram bot (telegraf) against a fake Bot API', () => {
       [second.message_id, 'xin chào các bạn'],
     ]);
     expect(h.logs.some((l) => l.includes('telegram api call failed, retrying'))).toBe(true);
+    expect(h.logs.some((l) => l.includes('long polling stopped on an error'))).toBe(false);
+  });
+
+  it('polls again after another poller with its token ended its long poll (409 Conflict), and answers the next voice note', async () => {
+    const h = await startBot({}, { conflictRetryMs: 100 });
+    const { fake } = h;
+    await fake.waitFor((c) => c.method === 'getUpdates' && c.status === 200);
+    // Another instance polls once with the same token, as in a deploy's overlap: Telegram ends
+    // the bot's waiting getUpdates with 409.
+    const other = await fetch(`${fake.url}/bot${TOKEN}/getUpdates`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ timeout: 0 }) });
+    expect(other.status).toBe(200);
+    const note = sendMedia(fake, PRIVATE, LAN, 'voice', voice['xin chào các bạn']);
+    expect((await replyTo(fake, PRIVATE, note)).params.text).toBe('xin chào các bạn');
+    expect(h.logs.some((l) => l.includes('telegram long polling met another poller or a webhook for this bot (409); polling again later'))).toBe(true);
     expect(h.logs.some((l) => l.includes('long polling stopped on an error'))).toBe(false);
   });
 
