@@ -77,47 +77,6 @@ export class RedisJobBackend implements JobBackend {
     return historyId === undefined ? view : { ...view, historyId };
   }
 
-  /** Keeps the transcript as soon as the job ends, heard from the queue's events; should this front go first, the next front asked for the job keeps it. */
-  private keepWhenDone(id: string): void {
-    const stop = this.options.front.follow(id, () => {
-      this.find(id).then(
-        async (found) => {
-          if (found && !('kept' in found) && found.state === 'completed') await this.historyIdOf(found.job);
-          if (!found || 'kept' in found || found.state === 'completed' || found.state === 'failed') stop();
-        },
-        () => undefined,
-      );
-    });
-  }
-
-  /**
-   * The history id of a done job that asked to be kept, keeping its transcript first where no
-   * front has: a front claims the job in Redis before it keeps it, so that the transcript is kept
-   * once however many fronts are asked for it at once. Undefined while another front keeps it,
-   * or when it cannot be kept (logged; the job keeps its result).
-   */
-  private async historyIdOf(job: Job<AsyncJobData, Transcript>): Promise<string | undefined> {
-    const { redis, remember, logger } = this.options;
-    if (!remember) return undefined;
-    const key = historyKey(job.id as string);
-    try {
-      const held = await redis.get(key);
-      if (held !== null) return held === KEEPING ? undefined : held;
-      if ((await redis.set(key, KEEPING, 'PX', KEEPING_MS, 'NX')) !== 'OK') return undefined;
-    } catch {
-      return undefined;
-    }
-    try {
-      const historyId = await remember(job.returnvalue);
-      await redis.set(key, historyId, 'PX', this.options.ttlMs);
-      return historyId;
-    } catch (error) {
-      await redis.del(key).catch(() => undefined);
-      logger.error({ err: error, jobId: job.id }, "could not keep the job's transcript in the history");
-      return undefined;
-    }
-  }
-
   /** Told by the queue's events, which reach every front: a window done on any worker, the job's end. */
   watch(id: string, onChange: () => void): () => void {
     return this.options.front.follow(id, onChange);
@@ -161,6 +120,47 @@ export class RedisJobBackend implements JobBackend {
     // result or its reason (BullMQ fills them in as it moves the job).
     const read = state === 'completed' || state === 'failed' ? ((await this.options.front.job(id)) ?? job) : job;
     return { job: read as Job<AsyncJobData, Transcript>, state };
+  }
+
+  /** Keeps the transcript as soon as the job ends, heard from the queue's events; should this front go first, the next front asked for the job keeps it. */
+  private keepWhenDone(id: string): void {
+    const stop = this.options.front.follow(id, () => {
+      this.find(id).then(
+        async (found) => {
+          if (found && !('kept' in found) && found.state === 'completed') await this.historyIdOf(found.job);
+          if (!found || 'kept' in found || found.state === 'completed' || found.state === 'failed') stop();
+        },
+        () => undefined,
+      );
+    });
+  }
+
+  /**
+   * The history id of a done job that asked to be kept, keeping its transcript first where no
+   * front has: a front claims the job in Redis before it keeps it, so that the transcript is kept
+   * once however many fronts are asked for it at once. Undefined while another front keeps it,
+   * or when it cannot be kept (logged; the job keeps its result).
+   */
+  private async historyIdOf(job: Job<AsyncJobData, Transcript>): Promise<string | undefined> {
+    const { redis, remember, logger } = this.options;
+    if (!remember) return undefined;
+    const key = historyKey(job.id as string);
+    try {
+      const held = await redis.get(key);
+      if (held !== null) return held === KEEPING ? undefined : held;
+      if ((await redis.set(key, KEEPING, 'PX', KEEPING_MS, 'NX')) !== 'OK') return undefined;
+    } catch {
+      return undefined;
+    }
+    try {
+      const historyId = await remember(job.returnvalue);
+      await redis.set(key, historyId, 'PX', this.options.ttlMs);
+      return historyId;
+    } catch (error) {
+      await redis.del(key).catch(() => undefined);
+      logger.error({ err: error, jobId: job.id }, "could not keep the job's transcript in the history");
+      return undefined;
+    }
   }
 
   private async keptView(id: string): Promise<JobView | undefined> {
