@@ -122,7 +122,7 @@ export class RedisJobBackend implements JobBackend {
     return { job: read as Job<AsyncJobData, Transcript>, state };
   }
 
-  /** Keeps the transcript as soon as the job ends, heard from the queue's events; should this front go first, the next front asked for the job keeps it. */
+  /** Keeps the transcript as soon as the job ends, heard from the queue's events; should this front be gone by then, the next front asked for the job keeps it. */
   private keepWhenDone(id: string): void {
     const stop = this.options.front.follow(id, () => {
       this.find(id).then(
