@@ -97,6 +97,10 @@ export const ERROR_MESSAGES = {
     vi: 'Đây không phải tệp âm thanh hay video. Hãy chọn tệp MP3, WAV, M4A hoặc OGG.',
     en: 'That is not an audio or video file. Choose an MP3, WAV, M4A or OGG file.',
   },
+  range_not_satisfiable: {
+    vi: 'Phần tệp được yêu cầu nằm ngoài tệp. Hãy tải lại trang.',
+    en: 'The requested part of the file is outside it. Reload the page.',
+  },
   queue_full: {
     vi: 'Máy chủ đang bận: có quá nhiều bản đang chờ chép lời. Hãy thử lại sau ít phút.',
     en: 'The server is busy: too many transcriptions are waiting. Try again shortly.',
