@@ -156,7 +156,7 @@ async function main(): Promise<void> {
   const samples = speech(Number(values.seconds), !values['no-pauses']);
 
   const cases = plans.flatMap(({ chunkSec, strideSec, label }) => {
-    const windows = windowsFor(samples, chunkSec, strideSec);
+    const windows = windowsFor(samples, { chunkSec, strideSec });
     return ways.map(({ name, grouping }) => ({ label, name, windows, groups: grouping(windows) }));
   });
   for (const { label } of plans) {

@@ -12,6 +12,7 @@
  *   through a cut), and the wall time over one bare `session.run` of the whole file on this
  *   thread (what one pass would cost; up to {@link ONE_PASS_MAX_SEC})
  * - 60 s of speech that never pauses (every cut overlaps by STRIDE_SEC, as Hugging Face's)
+ * - the 60 s with pauses again, each cut in a pause given PAUSE_CONTEXT_SEC of context each side
  * - the same 60 s in one pass, as the service it replaces did, for the memory comparison
  * - 60 s on the int8-quantised model, and how far its logits and argmax move from float32; its
  *   row also times the float32 model's one pass in the same process, so that the int8 ratio
@@ -124,6 +125,8 @@ const percentile = (values: number[], p: number): number => {
 
 const CHUNK_SEC = 20;
 const STRIDE_SEC = 4;
+/** The row with context at pause cuts: the positional conv's reach each way (128 frames of 20 ms, halved). */
+const PAUSE_CONTEXT_SEC = 1.28;
 
 /**
  * What int8 quantisation changes: on one 20 s window of `data`, the largest logit difference
@@ -158,13 +161,14 @@ async function int8Deviation(data: Uint8Array, threads: number): Promise<{ maxAb
   return { maxAbsLogitDiff: +maxAbsLogitDiff.toFixed(3), sameArgmax: +(same / frames).toFixed(3) };
 }
 
-async function startBenchService(chunkSec: number, strideSec: number, modelDir = MODEL_DIR) {
+async function startBenchService(chunkSec: number, strideSec: number, modelDir = MODEL_DIR, pauseContextSec = 0) {
   const logger = createLogger({ level: 'warn' });
   const config = loadConfig({
     ...process.env,
     MODEL_DIR: modelDir,
     CHUNK_SEC: String(chunkSec),
     STRIDE_SEC: String(strideSec),
+    PAUSE_CONTEXT_SEC: String(pauseContextSec),
     PORT: '0',
     HOST: '127.0.0.1',
     MAX_DURATION_SEC: '600',
@@ -193,6 +197,8 @@ interface RowSpec {
   seconds: number;
   /** Speech with pauses between phrases (true) or none at all. */
   pauses: boolean;
+  /** `PAUSE_CONTEXT_SEC`; default 0. */
+  pauseContextSec?: number;
 }
 
 /**
@@ -208,8 +214,9 @@ interface RowSpec {
 async function measureRow(spec: RowSpec) {
   const chunkSec = spec.onePass ? 1000 : CHUNK_SEC;
   const strideSec = spec.onePass ? 0 : STRIDE_SEC;
+  const pauseContextSec = spec.pauseContextSec ?? 0;
   const modelDir = spec.int8 ? INT8_MODEL_DIR : MODEL_DIR;
-  const service = await startBenchService(chunkSec, strideSec, modelDir);
+  const service = await startBenchService(chunkSec, strideSec, modelDir, pauseContextSec);
   try {
     const warmUp = speechOf(Math.min(spec.seconds, spec.onePass ? spec.seconds : 2 * CHUNK_SEC), spec.pauses);
     for (let i = 0; i < 2; i++) await service.core.transcriber.transcribe({ kind: 'buffer', data: warmUp });
@@ -239,14 +246,14 @@ async function measureRow(spec: RowSpec) {
     const peakRssMb = sampler.stop();
     const { wall, transcript } = runs.sort((a, b) => a.wall - b.wall)[Math.floor(runs.length / 2)];
     const samples = await samplesOf(data);
-    const modelInputSec = windowsFor(samples, chunkSec, strideSec).reduce((n, c) => n + c.end - c.start, 0) / SAMPLE_RATE;
+    const modelInputSec = windowsFor(samples, { chunkSec, strideSec, pauseContextSec }).reduce((n, c) => n + c.end - c.start, 0) / SAMPLE_RATE;
     const threads = service.config.inference.threads;
     const onePass = spec.seconds <= ONE_PASS_MAX_SEC ? await onePassRunSec(samples, modelDir, threads) : undefined;
     // The float32 floor for the int8 row, timed here, under the same load as the row itself.
     const floatOnePass = spec.int8 && spec.seconds <= ONE_PASS_MAX_SEC ? await onePassRunSec(samples, MODEL_DIR, threads) : undefined;
     return {
       timedRuns: runs.length,
-      mode: `${spec.onePass ? 'one pass' : `windows of ${chunkSec} s`}${spec.int8 ? ', int8' : ''}${spec.pauses ? '' : ', no pauses'}`,
+      mode: `${spec.onePass ? 'one pass' : `windows of ${chunkSec} s`}${pauseContextSec ? `, ${pauseContextSec} s context at pauses` : ''}${spec.int8 ? ', int8' : ''}${spec.pauses ? '' : ', no pauses'}`,
       audioSec: spec.seconds,
       modelInputSec: +modelInputSec.toFixed(1),
       seconds: +(wall / 1000).toFixed(2),
@@ -336,6 +343,8 @@ async function main(): Promise<void> {
   for (const seconds of [10, 60, 300]) rows.push(await rowInChild({ onePass: false, int8: false, seconds, pauses: true }));
   const windowed = rows[1];
   rows.push(await rowInChild({ onePass: false, int8: false, seconds: 60, pauses: false }));
+  const withContext = await rowInChild({ onePass: false, int8: false, seconds: 60, pauses: true, pauseContextSec: PAUSE_CONTEXT_SEC });
+  rows.push(withContext);
   const onePass = await rowInChild({ onePass: true, int8: false, seconds: 60, pauses: true });
   const int8 = await rowInChild({ onePass: false, int8: true, seconds: 60, pauses: true });
   rows.push(onePass, int8);
@@ -344,10 +353,11 @@ async function main(): Promise<void> {
   const words = {
     note: 'random weights: the transcripts are token strings, not Vietnamese; this is how far the cuts and int8 move the decoded text, not a word error rate',
     windowedVsOnePass60s: transcriptChange(windowed.text, onePass.text),
+    withPauseContextVsOnePass60s: transcriptChange(withContext.text, onePass.text),
     int8VsFloat60s: transcriptChange(int8.text, windowed.text),
   };
   process.stdout.write(
-    `words (60 s, character edit distance, ${words.note}): windowed vs one pass ${(100 * words.windowedVsOnePass60s.share).toFixed(2)}% (goal ≤ 2%), int8 vs float32 windowed ${(100 * words.int8VsFloat60s.share).toFixed(2)}%\n`,
+    `words (60 s, character edit distance, ${words.note}): windowed vs one pass ${(100 * words.windowedVsOnePass60s.share).toFixed(2)}% (goal ≤ 2%), with ${PAUSE_CONTEXT_SEC} s context at pauses ${(100 * words.withPauseContextVsOnePass60s.share).toFixed(2)}%, int8 vs float32 windowed ${(100 * words.int8VsFloat60s.share).toFixed(2)}%\n`,
   );
   // The decoders' cost, against the float32 session.run time of the windowed minute above.
   const beam = (await benchBeam({ inferenceSec: windowed.sessionRunSec })).map(({ text: _text, ...row }) => row);

@@ -65,6 +65,7 @@ const schema = z.object({
   INFERENCE_THREADS: int(0, 256).default(0),
   CHUNK_SEC: positive.default(20),
   STRIDE_SEC: z.coerce.number().min(0).default(4),
+  PAUSE_CONTEXT_SEC: z.coerce.number().min(0).default(0),
   BEAM_WIDTH: int(1, 256).default(DEFAULT_BEAM_WIDTH),
   HOTWORDS: hotwordList,
   HOTWORD_WEIGHT: positive.default(5),
@@ -157,6 +158,7 @@ export interface Config {
     threads: number;
     chunkSec: number;
     strideSec: number;
+    pauseContextSec: number;
   };
   /**
    * How the model's frames become words: greedy CTC, unless hotwords or a language model are
@@ -273,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   const e = parsed.data;
   const problems: string[] = [];
   if (e.STRIDE_SEC * 2 >= e.CHUNK_SEC) problems.push('STRIDE_SEC: twice the stride must be shorter than CHUNK_SEC');
+  if (e.PAUSE_CONTEXT_SEC * 4 > e.CHUNK_SEC) problems.push('PAUSE_CONTEXT_SEC: must be at most a quarter of CHUNK_SEC');
   if (e.UPLOAD_IDLE_SEC > e.UPLOAD_DEADLINE_SEC) problems.push('UPLOAD_IDLE_SEC: must not be longer than UPLOAD_DEADLINE_SEC');
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -296,6 +299,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       threads: e.INFERENCE_THREADS || Math.max(1, Math.floor(cores / workers)),
       chunkSec: e.CHUNK_SEC,
       strideSec: e.STRIDE_SEC,
+      pauseContextSec: e.PAUSE_CONTEXT_SEC,
     },
     decoding: {
       beamWidth: e.BEAM_WIDTH,

@@ -34,7 +34,7 @@ describe('loadConfig', () => {
         hfEndpoint: 'https://huggingface.co',
         hfToken: undefined,
       },
-      inference: { device: 'auto', workers: 1, threads: cores, chunkSec: 20, strideSec: 4 },
+      inference: { device: 'auto', workers: 1, threads: cores, chunkSec: 20, strideSec: 4, pauseContextSec: 0 },
       queue: { concurrency: 2, maxPending: 32 },
       distributed: { url: undefined, role: 'all', failoverMs: 15_000, noWorkerMs: 30_000 },
       limits: {
@@ -121,6 +121,8 @@ describe('loadConfig', () => {
   it('refuses strides that leave a window nothing to keep', () => {
     expect(problems({ CHUNK_SEC: '8', STRIDE_SEC: '4' })).toEqual(['STRIDE_SEC: twice the stride must be shorter than CHUNK_SEC']);
     expect(problems({ CHUNK_SEC: '8', STRIDE_SEC: '3' })).toEqual([]);
+    expect(problems({ CHUNK_SEC: '8', STRIDE_SEC: '3', PAUSE_CONTEXT_SEC: '2.5' })).toEqual(['PAUSE_CONTEXT_SEC: must be at most a quarter of CHUNK_SEC']);
+    expect(problems({ CHUNK_SEC: '8', PAUSE_CONTEXT_SEC: '2', STRIDE_SEC: '3' })).toEqual([]);
   });
 
   it('says what is wrong in a message fit for the start-up error', () => {

@@ -68,6 +68,14 @@ export interface WindowOptions {
    * between phrases. The cut keeps half of it on each side, at least.
    */
   minPauseSamples?: number;
+  /**
+   * Audio each window gets past a cut made in a pause (or in speech with no stride), on both
+   * sides, in samples (rounded to the frame): `PAUSE_CONTEXT_SEC`. Its frames are dropped as
+   * strides are, so the kept frames still tile the audio; what it buys is that the frames next
+   * to the cut see their neighbours as one pass would (wav2vec2's positional conv reaches 1.28 s
+   * each way). Default 0: windows meet at the cut.
+   */
+  contextSamples?: number;
   /** How quiet a frame must be to count as pause; see {@link pauseThresholdDb}. */
   threshold?: PauseThresholdOptions;
   /** The model's frame in samples; default 320. */
@@ -80,10 +88,11 @@ export interface WindowOptions {
  * overlap, except one frame past the cut dropped as a right stride, so that the frame ending
  * at the cut sees its whole receptive field and the kept frames tile the audio exactly. Of the
  * pauses there the longest is chosen (the latest of equals), and the cut sits at its middle as
- * far as the search allows. Where speech runs through (no pause found) the window is cut as
- * {@link planChunks} cuts it, with `strideSamples` of overlap dropped on each side. Audio with
- * no pause at all gets exactly the Hugging Face plan; audio no longer than one window is one
- * chunk with no strides. With `strideSamples` 0 a cut in speech is made as one in a pause.
+ * far as the search allows; with `contextSamples`, each side of that cut also reaches that far
+ * into the other window's audio, dropped. Where speech runs through (no pause found) the window
+ * is cut as {@link planChunks} cuts it, with `strideSamples` of overlap dropped on each side.
+ * Audio with no pause at all gets exactly the Hugging Face plan; audio no longer than one window
+ * is one chunk with no strides. With `strideSamples` 0 a cut in speech is made as one in a pause.
  */
 export function planWindows(samples: Float32Array, options: WindowOptions): Chunk[] {
   const align = options.align ?? 320;
@@ -100,8 +109,11 @@ export function windowsAtPauses(length: number, pauses: readonly Pause[], option
   const align = options.align ?? 320;
   const window = Math.max(align, Math.round(options.maxSamples / align) * align);
   const stride = Math.round(options.strideSamples / align) * align;
+  const context = Math.round((options.contextSamples ?? 0) / align) * align;
   if (window <= 2 * stride) throw new RangeError('the window must be longer than both strides together');
-  const search = Math.round((options.searchSamples ?? Math.max(2 * stride, window / 4)) / align) * align;
+  if (window < 2 * context + 2 * align) throw new RangeError('the window must be longer than the context on both sides of a cut');
+  // A cut must leave room for its right context, so the search reaches at least that far back.
+  const search = Math.max(context + align, Math.round((options.searchSamples ?? Math.max(2 * stride, window / 4)) / align) * align);
   const half = Math.floor(Math.max(1, Math.ceil((options.minPauseSamples ?? 3200) / align)) / 2);
   const chunks: Chunk[] = [];
   let start = 0;
@@ -111,17 +123,20 @@ export function windowsAtPauses(length: number, pauses: readonly Pause[], option
       chunks.push({ start, end: length, strideLeft, strideRight: 0 });
       return chunks;
     }
-    // Frame edges a cut may sit on: past the left stride, and one frame short of the longest end.
-    const lo = Math.ceil(Math.max(start + strideLeft + align, start + window - search) / align);
-    const hi = Math.floor((start + window - align) / align);
+    // Frame edges a cut may sit on: past the left stride or context, and one frame and the
+    // context short of the longest end.
+    const lo = Math.ceil(Math.max(start + Math.max(strideLeft, context) + align, start + window - search) / align);
+    const hi = Math.floor((start + window - align - context) / align);
     const cut = cutInPause(pauses, lo, hi, half);
     if (cut !== undefined || stride === 0) {
       // In a pause, or in speech with no overlap asked for (STRIDE_SEC=0): one frame past the
-      // cut, dropped, so that the frame ending at the cut is the model's whole frame.
-      const at = cut ?? hi;
-      chunks.push({ start, end: (at + 1) * align, strideLeft, strideRight: align });
-      start = at * align;
-      strideLeft = 0;
+      // cut, dropped, so that the frame ending at the cut is the model's whole frame, and the
+      // context on both sides, dropped too.
+      const at = (cut ?? hi) * align;
+      const end = at + align + context;
+      chunks.push({ start, end, strideLeft, strideRight: end - at });
+      start = at - context;
+      strideLeft = context;
     } else {
       chunks.push({ start, end: start + window, strideLeft, strideRight: stride });
       start += window - 2 * stride;

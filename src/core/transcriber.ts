@@ -29,10 +29,8 @@ export interface SpeechTranscriberOptions {
   queue: JobQueue;
   ffmpegPath: string;
   limits: Config['limits'];
-  /** The longest window for long audio, in seconds. */
-  chunkSec: number;
-  /** Overlap dropped at each side of a window cut where no pause was found, in seconds. */
-  strideSec: number;
+  /** How long audio is cut into windows. */
+  windows: WindowSettings;
   /** Where to write a debug copy of the last normalised input (16 kHz WAV); off when unset. */
   saveNormalizedWav?: string;
   logger: Logger;
@@ -46,12 +44,27 @@ export interface SpeechTranscriberOptions {
   beam?: BeamDecoder;
 }
 
+/** How long audio is cut into windows, in seconds (`CHUNK_SEC`, `STRIDE_SEC`, `PAUSE_CONTEXT_SEC`). */
+export interface WindowSettings {
+  /** The longest window. */
+  chunkSec: number;
+  /** Overlap dropped at each side of a window cut where no pause was found. */
+  strideSec: number;
+  /** Audio given to each side of a cut in a pause past the cut, dropped from the output; default 0. */
+  pauseContextSec?: number;
+}
+
 /**
  * The windows `infer` runs for peak-normalised `samples`: at most `chunkSec` long, each ended
- * in a pause where there is one, with `strideSec` of overlap where speech runs through.
+ * in a pause where there is one (with `pauseContextSec` past it), with `strideSec` of overlap
+ * where speech runs through.
  */
-export function windowsFor(samples: Float32Array, chunkSec: number, strideSec: number): Chunk[] {
-  return planWindows(samples, { maxSamples: chunkSec * SAMPLE_RATE, strideSamples: strideSec * SAMPLE_RATE });
+export function windowsFor(samples: Float32Array, { chunkSec, strideSec, pauseContextSec = 0 }: WindowSettings): Chunk[] {
+  return planWindows(samples, {
+    maxSamples: chunkSec * SAMPLE_RATE,
+    strideSamples: strideSec * SAMPLE_RATE,
+    contextSamples: pauseContextSec * SAMPLE_RATE,
+  });
 }
 
 /**
@@ -159,12 +172,12 @@ export class SpeechTranscriber implements Transcriber {
    * before its next window.
    */
   private async infer(samples: Float32Array, duration: number, started: number, job: Job, options: TranscribeOptions): Promise<Transcript> {
-    const { model, pool, chunkSec, strideSec, beam } = this.options;
+    const { model, pool, windows, beam } = this.options;
     const { onPartial } = options;
     const hotwords = options.hotwords ?? [];
     const useBeam = beam !== undefined && (beam.always || hotwords.length > 0);
     const { signal } = job;
-    const chunks = windowsFor(samples, chunkSec, strideSec);
+    const chunks = windowsFor(samples, windows);
     job.windows = chunks.length;
     const ids: Int32Array[] = [];
     const probs: Float32Array[] = [];

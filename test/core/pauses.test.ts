@@ -87,7 +87,7 @@ function unbrokenSpeech(seconds: number): { samples: Float32Array; text: string 
   return { samples: synthesizeSpeech(text, { gapMs: 0, padMs: 0 }), text };
 }
 
-const inputSeconds = (samples: Float32Array): number => windowsFor(peakNormalize(samples.slice()), 20, 4).reduce((n, c) => n + c.end - c.start, 0) / 16_000;
+const inputSeconds = (samples: Float32Array): number => windowsFor(peakNormalize(samples.slice()), { chunkSec: 20, strideSec: 4 }).reduce((n, c) => n + c.end - c.start, 0) / 16_000;
 
 describe('fewer model inputs, same words (tone model)', () => {
   it.each([60, 300])('speech with regular pauses: the model hears at most 1.1× the audio (%i s)', (seconds) => {
@@ -100,7 +100,7 @@ describe('fewer model inputs, same words (tone model)', () => {
 
   it('speech that never pauses: windows overlap by strides, as before', () => {
     const { samples } = unbrokenSpeech(120);
-    const chunks = windowsFor(peakNormalize(samples.slice()), 20, 4);
+    const chunks = windowsFor(peakNormalize(samples.slice()), { chunkSec: 20, strideSec: 4 });
     expect(chunks).toEqual(planChunks(samples.length, 16_000 * 20, 16_000 * 4));
   });
 
@@ -116,7 +116,7 @@ describe('fewer model inputs, same words (tone model)', () => {
         const reference = await onePass.core.transcriber.transcribe({ kind: 'buffer', data });
         expect(result.words.map(({ word, start, end }) => ({ word, start, end }))).toEqual(reference.words.map(({ word, start, end }) => ({ word, start, end })));
         // Each partial is final as far as it goes: a prefix of the text, and never shorter than the one before.
-        const plan = windowsFor(peakNormalize(samples.slice()), 20, 4);
+        const plan = windowsFor(peakNormalize(samples.slice()), { chunkSec: 20, strideSec: 4 });
         expect(partials.length).toBe(plan.length);
         expect(partials[0].windows).toBe(plan.length);
         expect(partials.at(-1)?.text).toBe(text);
@@ -124,6 +124,26 @@ describe('fewer model inputs, same words (tone model)', () => {
       }
     } finally {
       await windowed.core.close();
+      await onePass.core.close();
+    }
+  });
+
+  it('with context past the pause cuts (PAUSE_CONTEXT_SEC=1.28): more model input, the same words and times as one pass', async () => {
+    const withContext = await testCore({ PAUSE_CONTEXT_SEC: '1.28' });
+    const onePass = await testCore({ CHUNK_SEC: '1000', STRIDE_SEC: '0' });
+    try {
+      const { samples, text } = pausedSpeech(150);
+      const plan = windowsFor(peakNormalize(samples.slice()), { chunkSec: 20, strideSec: 4, pauseContextSec: 1.28 });
+      const cuts = plan.length - 1;
+      // Each cut adds its context on both sides.
+      expect(plan.reduce((n, c) => n + c.end - c.start, 0) - samples.length).toBe(cuts * (2 * 20_480 + 320));
+      const data = encodeWav(samples);
+      const result = await withContext.core.transcriber.transcribe({ kind: 'buffer', data });
+      expect(result.text).toBe(text);
+      const reference = await onePass.core.transcriber.transcribe({ kind: 'buffer', data });
+      expect(result.words.map(({ word, start, end }) => ({ word, start, end }))).toEqual(reference.words.map(({ word, start, end }) => ({ word, start, end })));
+    } finally {
+      await withContext.core.close();
       await onePass.core.close();
     }
   });

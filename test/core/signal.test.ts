@@ -93,6 +93,20 @@ function audio(parts: Part[], background = 0): Float32Array {
   return out;
 }
 
+/** Each chunk's kept frames start where the last one's ended, and together they are one pass's frames. */
+function expectFramesTile(chunks: Chunk[], length: number, maxSamples: number): void {
+  // What wav2vec2's feature encoder gives: one frame per 320 samples past its 400-sample receptive field.
+  const modelFrames = (samples: number): number => Math.floor((samples - 400) / 320) + 1;
+  let next = 0;
+  for (const chunk of chunks) {
+    const { from, to } = keptFrames(chunk, modelFrames(chunk.end - chunk.start));
+    expect(Math.round(chunk.start / 320) + from).toBe(next);
+    expect(chunk.end - chunk.start).toBeLessThanOrEqual(maxSamples);
+    next = Math.round(chunk.start / 320) + to;
+  }
+  expect(next).toBe(modelFrames(length));
+}
+
 const WINDOW = { maxSamples: 16_000 * 20, strideSamples: 16_000 * 4 };
 const inputSamples = (chunks: Chunk[]): number => chunks.reduce((n, c) => n + c.end - c.start, 0);
 
@@ -198,20 +212,6 @@ describe('windows cut at pauses', () => {
     expect(planWindows(samples, WINDOW)).toEqual(planChunks(length, WINDOW.maxSamples, WINDOW.strideSamples));
   });
 
-  /** Each chunk's kept frames start where the last one's ended, and together they are one pass's frames. */
-  function expectFramesTile(chunks: Chunk[], length: number, maxSamples: number): void {
-    // What wav2vec2's feature encoder gives: one frame per 320 samples past its 400-sample receptive field.
-    const modelFrames = (samples: number): number => Math.floor((samples - 400) / 320) + 1;
-    let next = 0;
-    for (const chunk of chunks) {
-      const { from, to } = keptFrames(chunk, modelFrames(chunk.end - chunk.start));
-      expect(Math.round(chunk.start / 320) + from).toBe(next);
-      expect(chunk.end - chunk.start).toBeLessThanOrEqual(maxSamples);
-      next = Math.round(chunk.start / 320) + to;
-    }
-    expect(next).toBe(modelFrames(length));
-  }
-
   it('kept frames tile the audio as one pass would, across both kinds of cut', () => {
     const samples = audio([['speech', 30], ['silence', 0.5], ['speech', 18], ['silence', 0.4], ['speech', 40], ['silence', 2], ['speech', 9.5]]);
     const chunks = planWindows(samples, WINDOW);
@@ -234,5 +234,51 @@ describe('windows cut at pauses', () => {
 
   it('refuses strides that eat the whole window', () => {
     expect(() => planWindows(new Float32Array(100_000), { maxSamples: 16_000, strideSamples: 8_000 })).toThrow(RangeError);
+  });
+});
+
+describe('context past pause cuts (PAUSE_CONTEXT_SEC)', () => {
+  /** 1.28 s: 64 frames. */
+  const WITH_CONTEXT = { ...WINDOW, contextSamples: 20_480 };
+
+  it('each side of a cut in a pause reaches 64 frames into the other window, dropped', () => {
+    const samples = audio([['speech', 15], ['silence', 0.5], ['speech', 10]]);
+    expect(planWindows(samples, WITH_CONTEXT)).toEqual([
+      // The same cut at frame 762 as without context.
+      { start: 0, end: (763 + 64) * 320, strideLeft: 0, strideRight: 65 * 320 },
+      { start: (762 - 64) * 320, end: 408_000, strideLeft: 64 * 320, strideRight: 0 },
+    ]);
+  });
+
+  it('a pause running past the longest end: the cut leaves room for the context within the window', () => {
+    const samples = audio([['speech', 18], ['silence', 3], ['speech', 10]]);
+    expect(planWindows(samples, WITH_CONTEXT)).toEqual([
+      { start: 0, end: 320_000, strideLeft: 0, strideRight: 65 * 320 },
+      { start: (935 - 64) * 320, end: 496_000, strideLeft: 64 * 320, strideRight: 0 },
+    ]);
+  });
+
+  it('cuts in speech keep their strides; kept frames tile the audio as one pass would, no window longer than CHUNK_SEC', () => {
+    const samples = audio([['speech', 30], ['silence', 0.5], ['speech', 18], ['silence', 0.4], ['speech', 40], ['silence', 2], ['speech', 9.5]]);
+    const chunks = planWindows(samples, WITH_CONTEXT);
+    expect(new Set(chunks.slice(0, -1).map((c) => c.strideRight))).toEqual(new Set([65 * 320, 64_000]));
+    expectFramesTile(chunks, samples.length, WINDOW.maxSamples);
+  });
+
+  it('with no stride, a cut in speech gets the context too', () => {
+    const samples = audio([['speech', 35.5], ['silence', 0.5], ['speech', 30]]);
+    const window = { ...WITH_CONTEXT, strideSamples: 0 };
+    const chunks = planWindows(samples, window);
+    expect(chunks.map((c) => [c.start / 320, c.end / 320, c.strideLeft / 320, c.strideRight / 320])).toEqual([
+      [0, 1000, 0, 65], // speech: cut at frame 935, a frame and the context short of the longest end
+      [871, 1787 + 1 + 64, 64, 65], // the pause at 35.5–36 s (frames 1775–1800), cut at its middle
+      [1787 - 64, 1723 + 1000, 64, 65], // speech again
+      [2658 - 64, 3300, 64, 0],
+    ]);
+    expectFramesTile(chunks, samples.length, window.maxSamples);
+  });
+
+  it('refuses a context that leaves a window nothing to keep', () => {
+    expect(() => planWindows(new Float32Array(400_000), { maxSamples: 16_000, strideSamples: 0, contextSamples: 8_000 })).toThrow(RangeError);
   });
 });

@@ -71,7 +71,7 @@ function longSpeech(): { wav: Buffer; words: number; windows: number } {
   const digits = 'một hai ba bốn năm sáu bảy tám chín mười'.split(' ');
   const words = Array.from({ length: 880 }, (_, i) => digits[(i * 7) % digits.length]);
   const samples = synthesizeSpeech(words.join(' '));
-  return { wav: encodeWav(samples), words: words.length, windows: windowsFor(samples, 20, 4).length };
+  return { wav: encodeWav(samples), words: words.length, windows: windowsFor(samples, { chunkSec: 20, strideSec: 4 }).length };
 }
 
 /** Keeps every text `selector` takes, in order, in `window.seen[selector]`. */
