@@ -1,7 +1,8 @@
 /**
  * `npm run bench:batching`: whether running a job's windows as one batched `session.run`
  * ([windows, samples], zero-padded to the longest) pays on CPU against running them one by one,
- * and what the window length (`CHUNK_SEC`) does to the model's time.
+ * and what the window length (`CHUNK_SEC`) and the context at pause cuts (`PAUSE_CONTEXT_SEC`)
+ * do to the model's time and to the tokens.
  *
  * The model has wav2vec2-base's shape and cost (random weights, built in memory, float32 or
  * with `--int8` the int8 model); the audio is synthesised speech with the pauses people make
@@ -20,8 +21,9 @@
  *   npm run bench:batching -- [--seconds 60] [--chunk 20,15,10:2] [--ways one,batched,length]
  *     [--rounds 5] [--threads 2] [--int8] [--no-pauses]
  *
- * `--chunk` takes CHUNK_SEC values, each with `:STRIDE_SEC` where it is not 4; one longer than
- * the audio makes one window, a one-pass reference (`--chunk 1000,20`).
+ * `--chunk` takes CHUNK_SEC values, each with `:STRIDE_SEC` where it is not 4 and then
+ * `:PAUSE_CONTEXT_SEC` where it is not 0 (`30:4:1.28`); one longer than the audio makes one
+ * window, a one-pass reference (`--chunk 1000,20`).
  */
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
@@ -133,8 +135,8 @@ async function main(): Promise<void> {
     },
   });
   const plans = (values.chunk ?? '20').split(',').map((spec) => {
-    const [chunkSec, strideSec = STRIDE_SEC] = spec.split(':').map(Number);
-    return { chunkSec, strideSec, label: `${chunkSec}:${strideSec}` };
+    const [chunkSec, strideSec = STRIDE_SEC, pauseContextSec = 0] = spec.split(':').map(Number);
+    return { chunkSec, strideSec, pauseContextSec, label: `${chunkSec}:${strideSec}:${pauseContextSec}` };
   });
   const ways = (values.ways ?? '').split(',').map((way) => {
     const found = GROUPINGS[way];
@@ -155,14 +157,14 @@ async function main(): Promise<void> {
   process.stdout.write('done\n');
   const samples = speech(Number(values.seconds), !values['no-pauses']);
 
-  const cases = plans.flatMap(({ chunkSec, strideSec, label }) => {
-    const windows = windowsFor(samples, { chunkSec, strideSec });
+  const cases = plans.flatMap(({ chunkSec, strideSec, pauseContextSec, label }) => {
+    const windows = windowsFor(samples, { chunkSec, strideSec, pauseContextSec });
     return ways.map(({ name, grouping }) => ({ label, name, windows, groups: grouping(windows) }));
   });
   for (const { label } of plans) {
     const windows = cases.find((c) => c.label === label)?.windows ?? [];
     const lengths = windows.map((w) => ((w.end - w.start) / SAMPLE_RATE).toFixed(1));
-    console.log(`CHUNK_SEC:STRIDE_SEC ${label}: ${windows.length} windows of ${lengths.join(', ')} s`);
+    console.log(`CHUNK_SEC:STRIDE_SEC:PAUSE_CONTEXT_SEC ${label}: ${windows.length} windows of ${lengths.join(', ')} s`);
   }
 
   // Warm-up, and the transcripts each way gives; each is compared with one by one of its plan.
@@ -192,7 +194,7 @@ async function main(): Promise<void> {
     const tokens = collapse(own);
     const first = collapse(transcripts.get(cases[0]) ?? []);
     return {
-      'chunk:stride': c.label,
+      'chunk:stride:context': c.label,
       way: c.name,
       runs: c.groups.length,
       modelInputSec: +(c.groups.reduce((n, g) => n + g.length * Math.max(...g.map((i) => c.windows[i].end - c.windows[i].start)), 0) / SAMPLE_RATE).toFixed(1),
