@@ -12,7 +12,8 @@
  *   through a cut), and the wall time over one bare `session.run` of the whole file on this
  *   thread (what one pass would cost; up to {@link ONE_PASS_MAX_SEC})
  * - 60 s of speech that never pauses (every cut overlaps by STRIDE_SEC, as Hugging Face's)
- * - the 60 s with pauses again, each cut in a pause given PAUSE_CONTEXT_SEC of context each side
+ * - the 60 s with pauses again in the settings for words rather than speed: windows of
+ *   {@link WORDS_CHUNK_SEC} with {@link WORDS_PAUSE_CONTEXT_SEC} of context at each pause cut
  * - the same 60 s in one pass, as the service it replaces did, for the memory comparison
  * - 60 s on the int8-quantised model, and how far its logits and argmax move from float32; its
  *   row also times the float32 model's one pass in the same process, so that the int8 ratio
@@ -125,8 +126,12 @@ const percentile = (values: number[], p: number): number => {
 
 const CHUNK_SEC = 20;
 const STRIDE_SEC = 4;
-/** The row with context at pause cuts: the positional conv's reach each way (128 frames of 20 ms, halved). */
-const PAUSE_CONTEXT_SEC = 1.28;
+/**
+ * The row for words rather than speed: longer windows (fewer cuts) and, at each cut in a pause,
+ * the positional conv's reach each way (128 frames of 20 ms, halved) as context.
+ */
+const WORDS_CHUNK_SEC = 30;
+const WORDS_PAUSE_CONTEXT_SEC = 1.28;
 
 /**
  * What int8 quantisation changes: on one 20 s window of `data`, the largest logit difference
@@ -197,6 +202,8 @@ interface RowSpec {
   seconds: number;
   /** Speech with pauses between phrases (true) or none at all. */
   pauses: boolean;
+  /** `CHUNK_SEC`; default {@link CHUNK_SEC}. */
+  chunkSec?: number;
   /** `PAUSE_CONTEXT_SEC`; default 0. */
   pauseContextSec?: number;
 }
@@ -212,13 +219,13 @@ interface RowSpec {
  * own and not the high-water mark of the rows before it.
  */
 async function measureRow(spec: RowSpec) {
-  const chunkSec = spec.onePass ? 1000 : CHUNK_SEC;
+  const chunkSec = spec.onePass ? 1000 : (spec.chunkSec ?? CHUNK_SEC);
   const strideSec = spec.onePass ? 0 : STRIDE_SEC;
   const pauseContextSec = spec.pauseContextSec ?? 0;
   const modelDir = spec.int8 ? INT8_MODEL_DIR : MODEL_DIR;
   const service = await startBenchService(chunkSec, strideSec, modelDir, pauseContextSec);
   try {
-    const warmUp = speechOf(Math.min(spec.seconds, spec.onePass ? spec.seconds : 2 * CHUNK_SEC), spec.pauses);
+    const warmUp = speechOf(Math.min(spec.seconds, spec.onePass ? spec.seconds : 2 * chunkSec), spec.pauses);
     for (let i = 0; i < 2; i++) await service.core.transcriber.transcribe({ kind: 'buffer', data: warmUp });
     const data = speechOf(spec.seconds, spec.pauses);
     const sampler = rssSampler();
@@ -343,7 +350,7 @@ async function main(): Promise<void> {
   for (const seconds of [10, 60, 300]) rows.push(await rowInChild({ onePass: false, int8: false, seconds, pauses: true }));
   const windowed = rows[1];
   rows.push(await rowInChild({ onePass: false, int8: false, seconds: 60, pauses: false }));
-  const withContext = await rowInChild({ onePass: false, int8: false, seconds: 60, pauses: true, pauseContextSec: PAUSE_CONTEXT_SEC });
+  const withContext = await rowInChild({ onePass: false, int8: false, seconds: 60, pauses: true, chunkSec: WORDS_CHUNK_SEC, pauseContextSec: WORDS_PAUSE_CONTEXT_SEC });
   rows.push(withContext);
   const onePass = await rowInChild({ onePass: true, int8: false, seconds: 60, pauses: true });
   const int8 = await rowInChild({ onePass: false, int8: true, seconds: 60, pauses: true });
@@ -357,7 +364,7 @@ async function main(): Promise<void> {
     int8VsFloat60s: transcriptChange(int8.text, windowed.text),
   };
   process.stdout.write(
-    `words (60 s, character edit distance, ${words.note}): windowed vs one pass ${(100 * words.windowedVsOnePass60s.share).toFixed(2)}% (goal ≤ 2%), with ${PAUSE_CONTEXT_SEC} s context at pauses ${(100 * words.withPauseContextVsOnePass60s.share).toFixed(2)}%, int8 vs float32 windowed ${(100 * words.int8VsFloat60s.share).toFixed(2)}%\n`,
+    `words (60 s, character edit distance, ${words.note}): windowed vs one pass ${(100 * words.windowedVsOnePass60s.share).toFixed(2)}% (goal ≤ 2%), windows of ${WORDS_CHUNK_SEC} s with ${WORDS_PAUSE_CONTEXT_SEC} s context at pauses ${(100 * words.withPauseContextVsOnePass60s.share).toFixed(2)}%, int8 vs float32 windowed ${(100 * words.int8VsFloat60s.share).toFixed(2)}%\n`,
   );
   // The decoders' cost, against the float32 session.run time of the windowed minute above.
   const beam = (await benchBeam({ inferenceSec: windowed.sessionRunSec })).map(({ text: _text, ...row }) => row);
