@@ -104,6 +104,13 @@ const AUDIO_FILE_NAME = /\.(ogg|oga|opus|mp3|m4a|wav|webm)$/i;
 /** Discord shows "typing…" for 10 s after each call; repeat a little sooner while a job runs. */
 const TYPING_REFRESH_MS = 8_000;
 
+/**
+ * How long a `/transcription` command's answer may take before the bot defers it: Discord
+ * drops an interaction not answered within 3 s, and a deferred one may be answered for 15
+ * minutes (a search over a long history, or a store under load, can take longer than 3 s).
+ */
+export const SETTINGS_DEFER_MS = 2_000;
+
 /** Replies never ping anyone: a transcript is not a mention. */
 const NO_PINGS: MessageReplyOptions['allowedMentions'] = { parse: [], repliedUser: false };
 
@@ -134,6 +141,12 @@ export interface DiscordBotOptions {
    * @defaultValue {@link BOT_STOP_GRACE_MS}
    */
   stopGraceMs?: number;
+  /**
+   * How long a `/transcription` answer may take before it is deferred (an ephemeral "thinking",
+   * then the answer edited in); 0 defers every one at once.
+   * @defaultValue {@link SETTINGS_DEFER_MS}
+   */
+  settingsDeferMs?: number;
 }
 
 /** A built, not yet connected, Discord bot. */
@@ -442,8 +455,20 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
     const channel = interaction.channel;
     const context: LogContext = { interactionId: interaction.id, channelId: interaction.channelId, userId: interaction.user.id };
     noteChannel(interaction.guildId, interaction.channelId);
-    const answer = (content: string): Promise<unknown> => interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_PINGS });
+    // Answered at once when the store is quick; deferred when it is not, then edited in.
+    let deferral: Promise<unknown> | undefined;
+    const defer = (): Promise<unknown> => (deferral ??= interaction.deferReply({ flags: MessageFlags.Ephemeral }));
+    const deferAfterMs = options.settingsDeferMs ?? SETTINGS_DEFER_MS;
+    // A failed deferral is reported by the answer that awaits it.
+    const timer = deferAfterMs > 0 ? setTimeout(() => void defer().catch(() => undefined), deferAfterMs) : undefined;
+    const answer = async (content: string): Promise<unknown> => {
+      clearTimeout(timer);
+      if (deferral === undefined) return interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_PINGS });
+      await deferral;
+      return interaction.editReply({ content, allowedMentions: NO_PINGS });
+    };
     try {
+      if (deferAfterMs === 0) await defer();
       if (!channel) throw new Error('the interaction came without its channel');
       const key = keyOf(settingsChannelOf(channel));
       const before = await settingsOf(channel);
@@ -484,6 +509,8 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
       await answer(errorReply(error, await languageFor(channel), limits)).catch((replyError: unknown) => {
         logger.error({ ...context, error: describeError(replyError) }, 'discord error reply failed');
       });
+    } finally {
+      clearTimeout(timer);
     }
   };
 

@@ -35,7 +35,7 @@ const running: Harness[] = [];
 /** A fake Discord and a started bot on it; `env` is laid over the test config. */
 async function startBot(
   env: Record<string, string> | ((fake: FakeDiscord) => Record<string, string>) = {},
-  options: { transcriber?: Transcriber } = {},
+  options: { transcriber?: Transcriber; settingsDeferMs?: number; storeFor?: (store: Store) => Store } = {},
 ): Promise<Harness> {
   const fake = await FakeDiscord.start({ token: TOKEN, heartbeatIntervalMs: 1_000 });
   const logs: string[] = [];
@@ -47,9 +47,10 @@ async function startBot(
   const bot = createDiscordBot({
     config,
     transcriber: options.transcriber ?? core.transcriber,
-    store,
+    store: options.storeFor?.(store) ?? store,
     logger,
     clientOptions: { rest: { offset: 0, timeout: 5_000, retries: 1 } },
+    settingsDeferMs: options.settingsDeferMs,
   });
   const harness = { fake, bot, logs, store, dataDir };
   running.push(harness);
@@ -457,6 +458,39 @@ describe('Discord bot against a fake Discord', () => {
       const voice = fake.injectVoiceMessage(silence, fake.otherChannelId);
       await replyTo(fake, voice.id);
       expect(fake.repliesTo(voice.id).map((m) => m.content)).toEqual([text('noSpeech', 'vi')]);
+    });
+
+    it('defers an answer the store is slow to give, then edits it in, still ephemeral', async () => {
+      let release = (): void => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      // The real store, whose writes wait until the test has seen the deferral.
+      const slowWrites = (store: Store): Store =>
+        Object.assign(Object.create(store) as Store, { updateSettings: async (...args: Parameters<Store['updateSettings']>) => (await held, store.updateSettings(...args)) });
+      const { fake, store } = await startBot({}, { settingsDeferMs: 50, storeFor: slowWrites });
+      const deferred = await command(fake, fake.textChannelId, 'auto', { state: 'off' });
+      expect(deferred.body).toEqual({ type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } });
+      expect(await store.getSettings(key(fake.textChannelId))).toEqual({});
+      release();
+      const edited = await fake.waitFor<RestCall>((c) => c.kind === 'rest' && c.route === 'PATCH /webhooks/:id/:token/messages/@original' && c.status === 200);
+      expect((edited.body as { content?: string }).content).toBe(
+        settingChanged('auto', { language: 'both', auto: false, timestamps: false, textStyle: 'written', history: false }, 'both'),
+      );
+      expect(await store.getSettings(key(fake.textChannelId))).toEqual({ auto: false });
+      // A quick answer is still given at once, not deferred.
+      const quick = await command(fake, fake.textChannelId, 'timestamps', { state: 'on' });
+      expect(quick.body).toMatchObject({ type: InteractionResponseType.ChannelMessageWithSource });
+    });
+
+    it('with settingsDeferMs 0 defers every answer at once and edits it in', async () => {
+      const { fake, store } = await startBot({}, { settingsDeferMs: 0 });
+      const deferred = await command(fake, fake.textChannelId, 'auto', { state: 'off' });
+      expect(deferred.body).toEqual({ type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } });
+      const edited = await fake.waitFor<RestCall>((c) => c.kind === 'rest' && c.route === 'PATCH /webhooks/:id/:token/messages/@original' && c.status === 200);
+      expect(edited.seq).toBeGreaterThan(deferred.seq);
+      expect((edited.body as { content?: string }).content).toBe(
+        settingChanged('auto', { language: 'both', auto: false, timestamps: false, textStyle: 'written', history: false }, 'both'),
+      );
+      expect(await store.getSettings(key(fake.textChannelId))).toEqual({ auto: false });
     });
 
     it('refuses a member without Manage Channels, changing nothing', async () => {
