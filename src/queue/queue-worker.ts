@@ -31,7 +31,8 @@ export interface QueueWorker {
   readonly connected: boolean;
   /**
    * Takes no new job and lets the running ones finish; those still running when `deadline`
-   * aborts are left to the queue (their locks lapse and another worker takes them).
+   * aborts are handed back to the queue at once (first in line, for another worker; not
+   * counted as a stall) and stopped here.
    */
   close(deadline?: AbortSignal): Promise<void>;
 }
@@ -59,6 +60,10 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   subscriber.on('error', (error: Error) => log.debug({ err: error.message }, 'redis subscriber error'));
   const blobs = new AudioBlobs(redis);
   const workerId = randomUUID();
+  /** The jobs running here, with the lock token each is held by and the way to stop its run. */
+  const running = new Map<string, { job: Job<QueuedJobData, Transcript>; token: string | undefined; controller: AbortController }>();
+  /** Jobs handed back at a closing deadline: another worker has them now, so their end here is no end. */
+  const handedBack = new Set<string>();
 
   /** A job's end as its worker sees it: its audio goes, and its owner's turn ends (its front may be gone). */
   const ended = async (job: Job<QueuedJobData, Transcript>): Promise<void> => {
@@ -66,10 +71,11 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     await Promise.all([blobs.delete(id).catch(() => undefined), endTurn(redis, job.data.owner, id)]);
   };
 
-  const processor = async (job: Job<QueuedJobData, Transcript>, _token?: string, bullSignal?: AbortSignal): Promise<Transcript> => {
+  const processor = async (job: Job<QueuedJobData, Transcript>, token?: string, bullSignal?: AbortSignal): Promise<Transcript> => {
     const id = job.id as string;
     const jobLog = log.child({ jobId: job.data.logId, queueJobId: id, attempt: job.attemptsMade + 1 });
     const controller = new AbortController();
+    running.set(id, { job, token, controller });
     const abort = (): void => controller.abort(new SttError('cancelled'));
     if (bullSignal?.aborted) abort();
     bullSignal?.addEventListener('abort', abort, { once: true });
@@ -92,9 +98,12 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
           },
         },
       );
+      if (handedBack.has(id)) throw new Error('handed back to the queue');
       await ended(job);
       return transcript;
     } catch (error) {
+      // Its audio and turn now belong to the worker that takes it next.
+      if (handedBack.has(id)) throw new Error('handed back to the queue');
       const stt = controller.signal.aborted ? new SttError('cancelled') : toSttError(error);
       if (final(stt)) {
         await ended(job);
@@ -104,6 +113,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       jobLog.warn({ err: stt.cause ?? error }, 'job failed; it will be tried again');
       throw new Error(failureReason(stt));
     } finally {
+      running.delete(id);
       bullSignal?.removeEventListener('abort', abort);
     }
   };
@@ -119,6 +129,11 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   });
   worker.on('error', (error: Error) => log.debug({ err: error.message }, 'worker connection error'));
   worker.on('stalled', (jobId: string) => log.warn({ queueJobId: jobId }, 'a job lost its worker; it goes back to the queue'));
+  // A job found stalled once too often is failed by whichever worker takes it next, without its
+  // processor: its audio and its owner's turn end here.
+  worker.on('failed', (job) => {
+    if (job?.deferredFailure) void ended(job);
+  });
 
   // Cancellations reach the worker running the job, wherever the front that asked is.
   subscriber.on('message', (channel: string, jobId: string) => {
@@ -145,6 +160,19 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   await worker.waitUntilReady();
   log.info({ concurrency, failoverMs }, 'queue worker started');
 
+  /** Puts every job still running back in the queue, first in line, and stops its run here. */
+  const handBack = async (): Promise<void> => {
+    const jobs = [...running.entries()];
+    await Promise.all(
+      jobs.map(async ([id, { job, token, controller }]) => {
+        handedBack.add(id);
+        await job.moveToWait(token).catch((error: unknown) => log.warn({ queueJobId: id, err: String(error) }, 'could not hand a job back; it goes back once its lock lapses'));
+        controller.abort(new SttError('shutting_down'));
+      }),
+    );
+    if (jobs.length > 0) log.warn({ jobs: jobs.length }, 'jobs still running at the closing deadline were handed back to the queue');
+  };
+
   let closing: Promise<void> | undefined;
   return {
     worker,
@@ -155,23 +183,26 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       closing ??= (async () => {
         clearInterval(announcer);
         await removeEntry(redis, entry);
-        const graceful = worker.close();
-        if (deadline) {
-          const forced = new Promise<void>((resolve) => {
-            const force = (): void => void worker.close(true).then(resolve, resolve);
-            if (deadline.aborted) force();
-            else deadline.addEventListener('abort', force, { once: true });
-          });
-          await Promise.race([graceful, forced]);
-        } else {
-          await graceful;
-        }
+        // No new job; resolves once the running ones have ended. (Not worker.close(): BullMQ
+        // keeps the first close, so a forced one after it would still wait for every job.)
+        const idle = worker.pause().then(() => false);
+        const late = deadline ? await Promise.race([idle, aborted(deadline).then(() => true)]) : await idle;
+        if (late) await handBack();
+        // Nothing left to wait for: the jobs ended, or went back to the queue.
+        await worker.close(true);
         subscriber.disconnect();
         redis.disconnect();
       })();
       return closing;
     },
   };
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 async function removeEntry(redis: Redis, entry: string): Promise<void> {
