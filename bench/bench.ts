@@ -45,7 +45,7 @@ import { synthesizeSpeech } from '../testkit/tone-model.js';
 import { encodeWav } from '../src/core/wav.js';
 import { SAMPLE_RATE, decodeAudio, resolveFfmpegPath } from '../src/core/decode.js';
 import { peakNormalize, zeroMeanUnitVariance } from '../src/core/normalize.js';
-import { windowsFor } from '../src/core/transcriber.js';
+import { windowsFor, type WindowSettings } from '../src/core/transcriber.js';
 import { INT8_MODEL_DIR, MODEL_DIR, editDistance, ensureBaseModel, openSession } from './base-model.js';
 import { benchBeam } from './beam.js';
 import { benchConvert } from './convert.js';
@@ -166,7 +166,7 @@ async function int8Deviation(data: Uint8Array, threads: number): Promise<{ maxAb
   return { maxAbsLogitDiff: +maxAbsLogitDiff.toFixed(3), sameArgmax: +(same / frames).toFixed(3) };
 }
 
-async function startBenchService(chunkSec: number, strideSec: number, modelDir = MODEL_DIR, pauseContextSec = 0) {
+async function startBenchService({ chunkSec, strideSec, pauseContextSec = 0 }: WindowSettings, modelDir = MODEL_DIR) {
   const logger = createLogger({ level: 'warn' });
   const config = loadConfig({
     ...process.env,
@@ -219,11 +219,12 @@ interface RowSpec {
  * own and not the high-water mark of the rows before it.
  */
 async function measureRow(spec: RowSpec) {
-  const chunkSec = spec.onePass ? 1000 : (spec.chunkSec ?? CHUNK_SEC);
-  const strideSec = spec.onePass ? 0 : STRIDE_SEC;
-  const pauseContextSec = spec.pauseContextSec ?? 0;
+  const windows: Required<WindowSettings> = spec.onePass
+    ? { chunkSec: 1000, strideSec: 0, pauseContextSec: 0 }
+    : { chunkSec: spec.chunkSec ?? CHUNK_SEC, strideSec: STRIDE_SEC, pauseContextSec: spec.pauseContextSec ?? 0 };
+  const { chunkSec, pauseContextSec } = windows;
   const modelDir = spec.int8 ? INT8_MODEL_DIR : MODEL_DIR;
-  const service = await startBenchService(chunkSec, strideSec, modelDir, pauseContextSec);
+  const service = await startBenchService(windows, modelDir);
   try {
     const warmUp = speechOf(Math.min(spec.seconds, spec.onePass ? spec.seconds : 2 * chunkSec), spec.pauses);
     for (let i = 0; i < 2; i++) await service.core.transcriber.transcribe({ kind: 'buffer', data: warmUp });
@@ -253,7 +254,7 @@ async function measureRow(spec: RowSpec) {
     const peakRssMb = sampler.stop();
     const { wall, transcript } = runs.sort((a, b) => a.wall - b.wall)[Math.floor(runs.length / 2)];
     const samples = await samplesOf(data);
-    const modelInputSec = windowsFor(samples, { chunkSec, strideSec, pauseContextSec }).reduce((n, c) => n + c.end - c.start, 0) / SAMPLE_RATE;
+    const modelInputSec = windowsFor(samples, windows).reduce((n, c) => n + c.end - c.start, 0) / SAMPLE_RATE;
     const threads = service.config.inference.threads;
     const onePass = spec.seconds <= ONE_PASS_MAX_SEC ? await onePassRunSec(samples, modelDir, threads) : undefined;
     // The float32 floor for the int8 row, timed here, under the same load as the row itself.
@@ -303,7 +304,7 @@ async function rowInChild(spec: RowSpec): Promise<Row> {
 
 /** `count` uploads of `seconds` of audio, all at once, over HTTP. */
 async function benchConcurrentHttp(count: number, seconds: number) {
-  const service = await startBenchService(CHUNK_SEC, STRIDE_SEC);
+  const service = await startBenchService({ chunkSec: CHUNK_SEC, strideSec: STRIDE_SEC });
   try {
     const data = speechOf(seconds);
     for (let i = 0; i < 2; i++) await service.core.transcriber.transcribe({ kind: 'buffer', data });
